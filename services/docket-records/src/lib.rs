@@ -1,1 +1,28 @@
-//! placeholder
+//! Docket's records: the decision and audit streams the gateway publishes, the enriched
+//! decisions the joiner writes, their Avro schemas (the `.avsc` files in `schemas/`), and a
+//! codec for the Confluent Schema Registry wire format.
+//!
+//! Writers register their schema under the topic-name strategy (`<topic>-value`) and frame
+//! each body as magic byte 0, a 4-byte big-endian schema id, then the Avro body. Readers
+//! look the writer schema up by id and resolve it against their own, so data written with
+//! an older or newer compatible schema version still decodes.
+
+mod audit;
+mod codec;
+mod decision;
+mod enriched;
+mod error;
+mod schema;
+mod time;
+mod wire;
+
+pub use audit::{Actor, Audit, Outcome, Resource};
+pub use codec::{Decoder, Encoder, Registry, RegistryConfig};
+pub use decision::{
+    Caller, Decision, ModelRoute, PolicyAction, PolicyKind, PolicyRef, Stage, Verdict,
+};
+pub use enriched::{EnrichedDecision, JoinStatus, PolicyChange};
+pub use error::{CodecError, SchemaError};
+pub use schema::{Record, RecordSchema};
+pub use time::Micros;
+pub use wire::{FrameError, MAGIC_BYTE, WIRE_HEADER_LEN, frame, split_frame};

@@ -1,0 +1,359 @@
+//! Encoding and decoding records in the Confluent wire format, with the schema registry
+//! reached through `schema_registry_converter`.
+//!
+//! Writers register their record's schema under the topic-name strategy (`<topic>-value`)
+//! once and cache the id. Readers fetch a writer schema by id once (cached by the converter)
+//! and decide once per id whether it equals their own schema (decode straight into the type)
+//! or needs Avro schema resolution (decode, resolve, then convert).
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value;
+use apache_avro::writer::datum::GenericDatumWriter;
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::avro_common::AvroSchema;
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{
+    RawError, SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
+
+use crate::error::CodecError;
+use crate::schema::{Record, RecordSchema};
+use crate::wire::{frame, split_frame};
+
+/// Where the schema registry is (its Confluent-compatible API root) and how long a call may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// Base URL of the Confluent-compatible API, e.g. `http://127.0.0.1:18081/apis/ccompat/v7`.
+    pub url: String,
+    /// Timeout of one registry call.
+    pub timeout: Duration,
+}
+
+impl RegistryConfig {
+    /// A registry at `url` with the default timeout (10 s).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A schema registry client shared by the encoders and decoders made from it.
+#[derive(Clone)]
+pub struct Registry {
+    settings: SrSettings,
+    lookups: Arc<AvroDecoder>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A client for the registry in `config`. Makes no call yet.
+    pub fn new(config: &RegistryConfig) -> Result<Self, CodecError> {
+        let settings = SrSettings::new_builder(config.url.clone())
+            .set_timeout(config.timeout)
+            .no_proxy()
+            .build()
+            .map_err(|e| CodecError::Registry {
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            lookups: Arc::new(AvroDecoder::new(settings.clone())),
+            settings,
+        })
+    }
+
+    /// An encoder of `T` into `topic`, registering `T`'s schema on first use.
+    pub fn encoder<T: Record>(&self, topic: &str) -> Encoder<T> {
+        Encoder::new(self, topic, T::schema())
+    }
+
+    /// An encoder of `T` into `topic` that writes with `schema` instead of `T`'s own: for
+    /// producing an older or newer compatible version of a record.
+    pub fn encoder_with_schema<T: serde::Serialize>(
+        &self,
+        topic: &str,
+        schema: &'static RecordSchema,
+    ) -> Encoder<T> {
+        Encoder::new(self, topic, schema)
+    }
+
+    /// A decoder of `T`, reading any compatible writer schema.
+    pub fn decoder<T: Record>(&self) -> Decoder<T> {
+        Decoder {
+            lookups: Arc::clone(&self.lookups),
+            plans: RwLock::new(HashMap::new()),
+            same_schema: reader_for(T::schema().parsed()),
+            _record: PhantomData,
+        }
+    }
+
+    /// Decodes a framed message into a generic Avro value, resolved against `reader` when given.
+    pub async fn decode_value(
+        &self,
+        bytes: &[u8],
+        reader: Option<&RecordSchema>,
+    ) -> Result<Value, CodecError> {
+        let (id, body) = split_frame(bytes)?;
+        let writer = writer_schema(&self.lookups, id).await?;
+        let value = read_with_writer(id, &writer.parsed, body)?;
+        match reader {
+            None => Ok(value),
+            Some(r) => resolve(id, value, r),
+        }
+    }
+
+    /// Registers `schema` under `<topic>-value` and returns its id: for setup jobs and tests.
+    pub async fn register(&self, topic: &str, schema: &RecordSchema) -> Result<u32, CodecError> {
+        let encoder = AvroEncoder::new(self.settings.clone());
+        let strategy = value_strategy(topic, schema);
+        let subject = subject_of(&strategy);
+        encoder
+            .get_schema_and_id(&subject, strategy)
+            .await
+            .map(|s| s.id)
+            .map_err(|e| classify(e, Lookup::Subject(subject)))
+    }
+}
+
+/// Writes records of one type into one topic.
+pub struct Encoder<T> {
+    registrar: AvroEncoder,
+    strategy: SubjectNameStrategy,
+    subject: String,
+    schema: &'static RecordSchema,
+    writer: GenericDatumWriter<'static>,
+    id: OnceLock<u32>,
+    _record: PhantomData<fn(&T)>,
+}
+
+impl<T: serde::Serialize> Encoder<T> {
+    fn new(registry: &Registry, topic: &str, schema: &'static RecordSchema) -> Self {
+        let strategy = value_strategy(topic, schema);
+        Self {
+            registrar: AvroEncoder::new(registry.settings.clone()),
+            subject: subject_of(&strategy),
+            strategy,
+            schema,
+            writer: GenericDatumWriter::builder(schema.parsed())
+                .build()
+                .expect("a parsed record schema resolves"),
+            id: OnceLock::new(),
+            _record: PhantomData,
+        }
+    }
+
+    /// The schema id, registering the schema on the first call.
+    pub async fn schema_id(&self) -> Result<u32, CodecError> {
+        if let Some(id) = self.id.get() {
+            return Ok(*id);
+        }
+        let registered = self
+            .registrar
+            .get_schema_and_id(&self.subject, self.strategy.clone())
+            .await
+            .map_err(|e| classify(e, Lookup::Subject(self.subject.clone())))?;
+        Ok(*self.id.get_or_init(|| registered.id))
+    }
+
+    /// Encodes one record as a framed message.
+    pub async fn encode(&self, record: &T) -> Result<Vec<u8>, CodecError> {
+        let id = self.schema_id().await?;
+        self.encode_with_id(id, record)
+    }
+
+    /// Encodes with an id already obtained from [`Encoder::schema_id`]: no registry call.
+    pub fn encode_with_id(&self, id: u32, record: &T) -> Result<Vec<u8>, CodecError> {
+        let mut out = Vec::with_capacity(256);
+        frame(id, &mut out);
+        self.writer
+            .write_ser(&mut out, record)
+            .map_err(|e| CodecError::Encode {
+                schema: self.schema.full_name().to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(out)
+    }
+}
+
+/// How data written with one schema id is read.
+#[derive(Clone)]
+enum Plan {
+    /// The writer schema is the reader's: deserialize straight into the type.
+    Direct,
+    /// Decode with the writer schema, resolve against the reader's, then convert.
+    Resolve(Arc<AvroSchema>),
+}
+
+/// Reads records of one type, whatever compatible schema they were written with.
+pub struct Decoder<T> {
+    lookups: Arc<AvroDecoder>,
+    plans: RwLock<HashMap<u32, Plan>>,
+    same_schema: GenericDatumReader<'static>,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T: Record> Decoder<T> {
+    /// Decodes one framed message.
+    pub async fn decode(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        let (id, body) = split_frame(bytes)?;
+        match self.plan(id).await? {
+            Plan::Direct => self.read_direct(id, body),
+            Plan::Resolve(writer) => {
+                let value = read_with_writer(id, &writer.parsed, body)?;
+                let resolved = resolve(id, value, T::schema())?;
+                apache_avro::from_value(&resolved).map_err(|e| mismatch::<T>(id, e))
+            }
+        }
+    }
+
+    fn read_direct(&self, id: u32, body: &[u8]) -> Result<T, CodecError> {
+        let mut cursor = Cursor::new(body);
+        let record = self
+            .same_schema
+            .read_deser::<T>(&mut cursor)
+            .map_err(|e| malformed(id, e))?;
+        ensure_consumed(id, &cursor)?;
+        Ok(record)
+    }
+
+    async fn plan(&self, id: u32) -> Result<Plan, CodecError> {
+        if let Some(plan) = self.plans.read().expect("plan cache lock").get(&id) {
+            return Ok(plan.clone());
+        }
+        let writer = writer_schema(&self.lookups, id).await?;
+        let plan = if writer.parsed.canonical_form() == T::schema().parsed().canonical_form() {
+            Plan::Direct
+        } else {
+            Plan::Resolve(writer)
+        };
+        self.plans
+            .write()
+            .expect("plan cache lock")
+            .insert(id, plan.clone());
+        Ok(plan)
+    }
+}
+
+fn reader_for(schema: &'static Schema) -> GenericDatumReader<'static> {
+    GenericDatumReader::builder(schema)
+        .build()
+        .expect("a parsed record schema resolves")
+}
+
+fn value_strategy(topic: &str, schema: &RecordSchema) -> SubjectNameStrategy {
+    let supplied = SuppliedSchema::new(
+        Some(schema.full_name().to_owned()),
+        SchemaType::Avro,
+        schema.json().to_owned(),
+    );
+    SubjectNameStrategy::TopicNameStrategyWithSchema(topic.to_owned(), false, supplied)
+}
+
+fn subject_of(strategy: &SubjectNameStrategy) -> String {
+    strategy
+        .get_subject()
+        .expect("the topic-name strategy always names a subject")
+}
+
+async fn writer_schema(lookups: &AvroDecoder, id: u32) -> Result<Arc<AvroSchema>, CodecError> {
+    lookups
+        .get_schema(id)
+        .await
+        .map_err(|e| classify(e, Lookup::Id(id)))
+}
+
+fn read_with_writer(id: u32, writer: &Schema, body: &[u8]) -> Result<Value, CodecError> {
+    let mut cursor = Cursor::new(body);
+    let value = GenericDatumReader::builder(writer)
+        .build()
+        .and_then(|r| r.read_value(&mut cursor))
+        .map_err(|e| malformed(id, e))?;
+    ensure_consumed(id, &cursor)?;
+    Ok(value)
+}
+
+fn resolve(id: u32, value: Value, reader: &RecordSchema) -> Result<Value, CodecError> {
+    value
+        .resolve(reader.parsed())
+        .map_err(|e| CodecError::SchemaMismatch {
+            id,
+            reader: reader.full_name().to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+fn ensure_consumed(id: u32, cursor: &Cursor<&[u8]>) -> Result<(), CodecError> {
+    let left = cursor.get_ref().len() as u64 - cursor.position();
+    if left == 0 {
+        return Ok(());
+    }
+    Err(CodecError::Malformed {
+        id,
+        reason: format!("{left} bytes left after the record"),
+    })
+}
+
+fn malformed(id: u32, e: apache_avro::Error) -> CodecError {
+    CodecError::Malformed {
+        id,
+        reason: e.to_string(),
+    }
+}
+
+fn mismatch<T: Record>(id: u32, e: apache_avro::Error) -> CodecError {
+    CodecError::SchemaMismatch {
+        id,
+        reader: T::schema().full_name().to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// What a registry call was looking for, to name it in the error.
+enum Lookup {
+    Id(u32),
+    Subject(String),
+}
+
+/// Error codes of the Confluent registry API (Apicurio's compatibility API uses the same).
+const NOT_FOUND_CODES: std::ops::RangeInclusive<u32> = 40400..=40499;
+const HTTP_NOT_FOUND: u32 = 404;
+const HTTP_CONFLICT: u32 = 409;
+const INVALID_SCHEMA_CODES: std::ops::RangeInclusive<u32> = 42200..=42299;
+
+fn registry_error_code(e: &SRCError) -> Option<u32> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(raw) = s.downcast_ref::<RawError>() {
+            return Some(raw.error_code);
+        }
+        source = s.source();
+    }
+    None
+}
+
+fn classify(e: SRCError, lookup: Lookup) -> CodecError {
+    let reason = e.to_string();
+    let code = registry_error_code(&e);
+    let not_found = code.is_some_and(|c| c == HTTP_NOT_FOUND || NOT_FOUND_CODES.contains(&c));
+    let rejected = code.is_some_and(|c| c == HTTP_CONFLICT || INVALID_SCHEMA_CODES.contains(&c));
+    match lookup {
+        Lookup::Id(id) if not_found => CodecError::UnknownSchema { id, reason },
+        Lookup::Subject(subject) if rejected => CodecError::SchemaRejected { subject, reason },
+        _ if e.retriable => CodecError::RegistryUnavailable { reason },
+        _ => CodecError::Registry { reason },
+    }
+}
