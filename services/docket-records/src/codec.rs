@@ -187,6 +187,21 @@ impl<T: serde::Serialize> Encoder<T> {
             })?;
         Ok(out)
     }
+
+    /// Encodes a generic Avro value, validated against the writer schema: for tools that
+    /// handle records without their Rust type (replays, schema migrations, tests).
+    pub async fn encode_value(&self, value: &Value) -> Result<Vec<u8>, CodecError> {
+        let id = self.schema_id().await?;
+        let mut out = Vec::with_capacity(256);
+        frame(id, &mut out);
+        self.writer
+            .write_value_ref(&mut out, value)
+            .map_err(|e| CodecError::Encode {
+                schema: self.schema.full_name().to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(out)
+    }
 }
 
 /// How data written with one schema id is read.
