@@ -5,35 +5,61 @@ mod support;
 
 use std::net::TcpListener;
 
+use docket_records::samples;
 use docket_records::{CodecError, Decision, FrameError, Registry, RegistryConfig, frame};
 use support::*;
 
 /// Encodes a sample decision into a fresh topic.
 async fn valid_bytes(registry: &Registry) -> Vec<u8> {
     let topic = unique_topic("bad-input").await;
-    registry.encoder::<Decision>(&topic).encode(&sample_decision()).await.expect("encode")
+    registry
+        .encoder::<Decision>(&topic)
+        .encode(&samples::decision())
+        .await
+        .expect("encode")
 }
 
 /// A registry URL on a loopback port nothing listens on.
 fn dead_registry() -> Registry {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    Registry::new(&RegistryConfig::new(format!("http://127.0.0.1:{port}/apis/ccompat/v7"))).unwrap()
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    Registry::new(&RegistryConfig::new(format!(
+        "http://127.0.0.1:{port}/apis/ccompat/v7"
+    )))
+    .unwrap()
 }
 
 #[tokio::test]
 async fn bytes_without_the_magic_byte_are_refused() {
     let mut bytes = valid_bytes(&registry()).await;
     bytes[0] = b'{';
-    let err = registry().decoder::<Decision>().decode(&bytes).await.unwrap_err();
-    assert!(matches!(err, CodecError::Frame(FrameError::BadMagic { found: b'{' })), "{err:?}");
+    let err = registry()
+        .decoder::<Decision>()
+        .decode(&bytes)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CodecError::Frame(FrameError::BadMagic { found: b'{' })),
+        "{err:?}"
+    );
     assert!(!err.is_retryable());
 }
 
 #[tokio::test]
 async fn input_shorter_than_the_header_is_refused() {
     for len in 0..5 {
-        let err = registry().decoder::<Decision>().decode(&vec![0; len]).await.unwrap_err();
-        assert!(matches!(err, CodecError::Frame(FrameError::TooShort { len: l }) if l == len), "{err:?}");
+        let err = registry()
+            .decoder::<Decision>()
+            .decode(&vec![0; len])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, CodecError::Frame(FrameError::TooShort { len: l }) if l == len),
+            "{err:?}"
+        );
     }
 }
 
@@ -42,8 +68,21 @@ async fn an_unknown_schema_id_is_named() {
     let mut bytes = Vec::new();
     frame(987_654_321, &mut bytes);
     bytes.extend_from_slice(&[2, 0]);
-    let err = registry().decoder::<Decision>().decode(&bytes).await.unwrap_err();
-    assert!(matches!(err, CodecError::UnknownSchema { id: 987_654_321, .. }), "{err:?}");
+    let err = registry()
+        .decoder::<Decision>()
+        .decode(&bytes)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CodecError::UnknownSchema {
+                id: 987_654_321,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(!err.is_retryable());
 }
 
@@ -54,7 +93,10 @@ async fn truncated_avro_is_malformed() {
     let decoder = registry.decoder::<Decision>();
     for cut in [6, bytes.len() / 2, bytes.len() - 1] {
         let err = decoder.decode(&bytes[..cut]).await.unwrap_err();
-        assert!(matches!(err, CodecError::Malformed { .. }), "cut at {cut}: {err:?}");
+        assert!(
+            matches!(err, CodecError::Malformed { .. }),
+            "cut at {cut}: {err:?}"
+        );
     }
 }
 
@@ -63,7 +105,11 @@ async fn trailing_garbage_is_malformed() {
     let registry = registry();
     let mut bytes = valid_bytes(&registry).await;
     bytes.extend_from_slice(b"junk");
-    let err = registry.decoder::<Decision>().decode(&bytes).await.unwrap_err();
+    let err = registry
+        .decoder::<Decision>()
+        .decode(&bytes)
+        .await
+        .unwrap_err();
     assert!(matches!(err, CodecError::Malformed { .. }), "{err:?}");
 }
 
@@ -73,10 +119,20 @@ async fn a_registry_that_is_down_is_retryable_for_readers_and_writers() {
     let dead = dead_registry();
 
     let err = dead.decoder::<Decision>().decode(&bytes).await.unwrap_err();
-    assert!(matches!(err, CodecError::RegistryUnavailable { .. }), "{err:?}");
+    assert!(
+        matches!(err, CodecError::RegistryUnavailable { .. }),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
 
-    let err = dead.encoder::<Decision>("docket.decisions.v1").encode(&sample_decision()).await.unwrap_err();
-    assert!(matches!(err, CodecError::RegistryUnavailable { .. }), "{err:?}");
+    let err = dead
+        .encoder::<Decision>("docket.decisions.v1")
+        .encode(&samples::decision())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CodecError::RegistryUnavailable { .. }),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
 }

@@ -7,6 +7,7 @@ mod support;
 use std::sync::LazyLock;
 
 use apache_avro::types::Value;
+use docket_records::samples;
 use docket_records::{CodecError, Decision, Record, RecordSchema};
 use serde_json::{Value as Json, json};
 use support::*;
@@ -33,15 +34,29 @@ static V3: LazyLock<RecordSchema> = LazyLock::new(|| {
 
 /// `decision` as a v2 value carrying `risk_score`.
 fn v2_value(decision: &Decision, risk: f64) -> Value {
-    let v1 = apache_avro::to_value(decision).unwrap().resolve(Decision::schema().parsed()).unwrap();
-    let Value::Record(mut fields) = v1 else { panic!("a decision is a record") };
-    fields.push(("risk_score".to_owned(), Value::Union(1, Box::new(Value::Double(risk)))));
+    let v1 = apache_avro::to_value(decision)
+        .unwrap()
+        .resolve(Decision::schema().parsed())
+        .unwrap();
+    let Value::Record(mut fields) = v1 else {
+        panic!("a decision is a record")
+    };
+    fields.push((
+        "risk_score".to_owned(),
+        Value::Union(1, Box::new(Value::Double(risk))),
+    ));
     Value::Record(fields)
 }
 
 fn field<'a>(record: &'a Value, name: &str) -> &'a Value {
-    let Value::Record(fields) = record else { panic!("not a record: {record:?}") };
-    &fields.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no field {name}")).1
+    let Value::Record(fields) = record else {
+        panic!("not a record: {record:?}")
+    };
+    &fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no field {name}"))
+        .1
 }
 
 async fn set_subject_compatibility(subject: &str, level: &str) {
@@ -53,7 +68,11 @@ async fn set_subject_compatibility(subject: &str, level: &str) {
         .send()
         .await
         .expect("registry reachable");
-    assert!(response.status().is_success(), "setting compatibility: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "setting compatibility: {}",
+        response.status()
+    );
 }
 
 #[tokio::test]
@@ -61,23 +80,49 @@ async fn old_reader_reads_new_data_and_new_reader_reads_old_data() {
     let registry = registry();
     let topic = unique_topic("evolution").await;
     set_subject_compatibility(&format!("{topic}-value"), "BACKWARD").await;
-    let decision = sample_decision();
+    let decision = samples::decision();
 
-    let v1_bytes = registry.encoder::<Decision>(&topic).encode(&decision).await.expect("v1");
+    let v1_bytes = registry
+        .encoder::<Decision>(&topic)
+        .encode(&decision)
+        .await
+        .expect("v1");
     let v2_encoder = registry.encoder_with_schema::<Decision>(&topic, &V2);
-    let v2_bytes = v2_encoder.encode_value(&v2_value(&decision, 0.93)).await.expect("v2 registers");
+    let v2_bytes = v2_encoder
+        .encode_value(&v2_value(&decision, 0.93))
+        .await
+        .expect("v2 registers");
     assert_ne!(v1_bytes[..5], v2_bytes[..5], "v2 has its own schema id");
 
     // The v1 reader (the Rust type) ignores the field it does not know.
-    let old_reads_new = registry.decoder::<Decision>().decode(&v2_bytes).await.expect("v1 reads v2");
+    let old_reads_new = registry
+        .decoder::<Decision>()
+        .decode(&v2_bytes)
+        .await
+        .expect("v1 reads v2");
     assert_eq!(old_reads_new, decision);
 
     // The v2 reader sees v2's value, and the default where v1 wrote nothing.
-    let new_reads_new = registry.decode_value(&v2_bytes, Some(&V2)).await.expect("v2 reads v2");
-    assert_eq!(field(&new_reads_new, "risk_score"), &Value::Union(1, Box::new(Value::Double(0.93))));
-    let new_reads_old = registry.decode_value(&v1_bytes, Some(&V2)).await.expect("v2 reads v1");
-    assert_eq!(field(&new_reads_old, "risk_score"), &Value::Union(0, Box::new(Value::Null)));
-    assert_eq!(field(&new_reads_old, "event_id"), &Value::String(decision.event_id.clone()));
+    let new_reads_new = registry
+        .decode_value(&v2_bytes, Some(&V2))
+        .await
+        .expect("v2 reads v2");
+    assert_eq!(
+        field(&new_reads_new, "risk_score"),
+        &Value::Union(1, Box::new(Value::Double(0.93)))
+    );
+    let new_reads_old = registry
+        .decode_value(&v1_bytes, Some(&V2))
+        .await
+        .expect("v2 reads v1");
+    assert_eq!(
+        field(&new_reads_old, "risk_score"),
+        &Value::Union(0, Box::new(Value::Null))
+    );
+    assert_eq!(
+        field(&new_reads_old, "event_id"),
+        &Value::String(decision.event_id.clone())
+    );
 }
 
 #[tokio::test]
@@ -86,9 +131,15 @@ async fn registry_refuses_an_incompatible_change() {
     let topic = unique_topic("incompatible").await;
     let subject = format!("{topic}-value");
     set_subject_compatibility(&subject, "BACKWARD").await;
-    registry.register(&topic, Decision::schema()).await.expect("v1 registers");
+    registry
+        .register(&topic, Decision::schema())
+        .await
+        .expect("v1 registers");
 
-    let err = registry.register(&topic, &V3).await.expect_err("v3 must be refused");
+    let err = registry
+        .register(&topic, &V3)
+        .await
+        .expect_err("v3 must be refused");
     match &err {
         CodecError::SchemaRejected { subject: s, .. } => assert_eq!(s, &subject),
         other => panic!("expected SchemaRejected, got {other:?}"),
@@ -104,9 +155,13 @@ async fn a_reader_that_cannot_resolve_the_writer_gets_a_mismatch() {
     let topic = unique_topic("mismatch").await;
     let audit_bytes = registry
         .encoder::<docket_records::Audit>(&topic)
-        .encode(&sample_audit())
+        .encode(&samples::audit())
         .await
         .unwrap();
-    let err = registry.decoder::<Decision>().decode(&audit_bytes).await.expect_err("audit is not a decision");
+    let err = registry
+        .decoder::<Decision>()
+        .decode(&audit_bytes)
+        .await
+        .expect_err("audit is not a decision");
     assert!(matches!(err, CodecError::SchemaMismatch { .. }), "{err:?}");
 }

@@ -12,6 +12,7 @@ mod codec;
 mod decision;
 mod enriched;
 mod error;
+pub mod samples;
 mod schema;
 mod time;
 mod wire;
