@@ -1,0 +1,64 @@
+//! The local stack script's contract: `up` is idempotent, `status` says what runs where and
+//! since when, a taken port gives a one-line error naming the setting, and `down` stops only
+//! what its own state directory started.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn stack() -> Command {
+    Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dev/stack"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("dev/stack runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A state directory of its own, so nothing the shared stack started is touched.
+fn scratch_state() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("docket-stack-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn up_is_idempotent_and_status_reports_the_running_stack() {
+    let out = run(stack().arg("up"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("kafka already running"), "{stdout}");
+    assert!(stdout.contains("registry already running"), "{stdout}");
+
+    let status = text(&run(stack().arg("status")).stdout);
+    for service in ["kafka", "registry"] {
+        let line = status.lines().find(|l| l.starts_with(service)).expect("a line per service");
+        assert!(line.contains("running") && line.contains("since") && line.contains("127.0.0.1:"), "{line}");
+    }
+}
+
+#[test]
+fn a_taken_port_gives_one_line_naming_the_setting() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = run(stack()
+        .arg("up")
+        .env("DOCKET_STACK_HOME", scratch_state())
+        .env("DOCKET_KAFKA_PORT", &port));
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains(&port) && errors[0].contains("DOCKET_KAFKA_PORT"), "{stderr}");
+}
+
+#[test]
+fn down_stops_only_what_its_state_directory_started() {
+    let out = run(stack().arg("down").env("DOCKET_STACK_HOME", scratch_state()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status = text(&run(stack().arg("status")).stdout);
+    assert_eq!(status.matches("running").count(), 2, "shared stack still up: {status}");
+}
