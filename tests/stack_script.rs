@@ -35,8 +35,14 @@ fn up_is_idempotent_and_status_reports_the_running_stack() {
 
     let status = text(&run(stack().arg("status")).stdout);
     for service in ["kafka", "registry"] {
-        let line = status.lines().find(|l| l.starts_with(service)).expect("a line per service");
-        assert!(line.contains("running") && line.contains("since") && line.contains("127.0.0.1:"), "{line}");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(service))
+            .expect("a line per service");
+        assert!(
+            line.contains("running") && line.contains("since") && line.contains("127.0.0.1:"),
+            "{line}"
+        );
     }
 }
 
@@ -52,13 +58,22 @@ fn a_taken_port_gives_one_line_naming_the_setting() {
     let stderr = text(&out.stderr);
     let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains(&port) && errors[0].contains("DOCKET_KAFKA_PORT"), "{stderr}");
+    assert!(
+        errors[0].contains(&port) && errors[0].contains("DOCKET_KAFKA_PORT"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn down_stops_only_what_its_state_directory_started() {
-    let out = run(stack().arg("down").env("DOCKET_STACK_HOME", scratch_state()));
+    let out = run(stack()
+        .arg("down")
+        .env("DOCKET_STACK_HOME", scratch_state()));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let status = text(&run(stack().arg("status")).stdout);
-    assert_eq!(status.matches("running").count(), 2, "shared stack still up: {status}");
+    assert_eq!(
+        status.matches("running").count(),
+        2,
+        "shared stack still up: {status}"
+    );
 }
