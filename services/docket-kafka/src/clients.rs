@@ -2,7 +2,7 @@
 //! producers; consumers that never auto-commit and store offsets only when told to.
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{ConsumerContext, DefaultConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 use thiserror::Error;
@@ -56,12 +56,48 @@ pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, ClientError>
     })
 }
 
+/// A transactional producer (idempotent, `acks=all`) with the given `transactional.id`; the
+/// caller runs `init_transactions` before the first transaction.
+pub fn transactional_producer(
+    settings: &KafkaSettings,
+    transactional_id: &str,
+) -> Result<FutureProducer, ClientError> {
+    let mut config = base_config(settings);
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "zstd")
+        .set("linger.ms", "5")
+        .set("transactional.id", transactional_id)
+        .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS);
+    for (k, v) in &settings.properties {
+        config.set(k, v);
+    }
+    config.create().map_err(|source| ClientError {
+        role: "transactional producer",
+        source,
+    })
+}
+
+/// How long an unfinished transaction of a dead producer holds back `read_committed` readers
+/// before the broker aborts it (a restarted producer with the same id aborts it at once).
+const TRANSACTION_TIMEOUT_MS: &str = "30000";
+
 /// A consumer in `options.group_id`: no auto-commit, no automatic offset store, starting from
 /// the earliest offset when the group has none. Must be created inside a Tokio runtime.
 pub fn consumer(
     settings: &KafkaSettings,
     options: &ConsumerOptions,
 ) -> Result<StreamConsumer, ClientError> {
+    consumer_with_context(settings, options, DefaultConsumerContext)
+}
+
+/// Like [`consumer`], with a context that observes rebalances and commits.
+pub fn consumer_with_context<C: ConsumerContext + 'static>(
+    settings: &KafkaSettings,
+    options: &ConsumerOptions,
+    context: C,
+) -> Result<StreamConsumer<C>, ClientError> {
     let mut config = base_config(settings);
     let isolation = if options.read_committed {
         "read_committed"
@@ -77,8 +113,10 @@ pub fn consumer(
     for (k, v) in &settings.properties {
         config.set(k, v);
     }
-    config.create().map_err(|source| ClientError {
-        role: "consumer",
-        source,
-    })
+    config
+        .create_with_context(context)
+        .map_err(|source| ClientError {
+            role: "consumer",
+            source,
+        })
 }

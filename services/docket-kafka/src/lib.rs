@@ -4,9 +4,12 @@
 //! delivery settings.
 
 mod clients;
+pub mod header;
 mod settings;
 mod topics;
 
-pub use clients::{ClientError, ConsumerOptions, consumer, producer};
+pub use clients::{
+    ClientError, ConsumerOptions, consumer, consumer_with_context, producer, transactional_producer,
+};
 pub use settings::{KafkaSettings, SettingsError, env as settings_env};
 pub use topics::{TopicSpec, TopicsError, catalogue, dlq_topic, group, topic};

@@ -16,6 +16,8 @@ pub mod topic {
     pub const AUDIT: &str = "docket.audit.v1";
     /// Decisions joined to policy edits, written by the joiner (key: correlation id).
     pub const ENRICHED: &str = "docket.decisions.enriched.v1";
+    /// Decisions the joiner holds back while their policy edit is awaited.
+    pub const JOINER_PENDING: &str = "docket.joiner.pending.v1";
     /// Prefix of the dead-letter topics, one per service.
     pub const DLQ_PREFIX: &str = "docket.dlq.";
 }
@@ -107,7 +109,12 @@ mod tests {
     #[test]
     fn catalogue_names_every_topic_the_code_uses() {
         let names: Vec<&str> = catalogue().iter().map(|t| t.name.as_str()).collect();
-        for expected in [topic::DECISIONS, topic::AUDIT, topic::ENRICHED] {
+        for expected in [
+            topic::DECISIONS,
+            topic::AUDIT,
+            topic::ENRICHED,
+            topic::JOINER_PENDING,
+        ] {
             assert!(
                 names.contains(&expected),
                 "{expected} missing from topics.conf"

@@ -1,0 +1,19 @@
+//! The joiner: consumes gateway decisions in the `docket-joiner` group, joins each to the
+//! policy edit that preceded it (from the audit topic, which every instance reads whole), and
+//! writes enriched decisions exactly once, in Kafka transactions that carry the consumed
+//! offsets.
+
+mod audit;
+pub mod config;
+mod context;
+mod error;
+mod metrics;
+mod output;
+pub mod pending;
+pub mod rule;
+mod run;
+pub mod table;
+
+pub use config::JoinerConfig;
+pub use error::JoinerError;
+pub use run::run;

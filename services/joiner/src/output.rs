@@ -1,0 +1,96 @@
+//! What one round writes in its transaction: records for the enriched, pending and
+//! dead-letter topics, and the next offset of every input partition it consumed.
+
+use std::collections::BTreeMap;
+
+use docket_kafka::header;
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+/// Header on pending records: when to stop waiting, microseconds since the epoch.
+pub const DEADLINE_HEADER: &str = "docket.deadline.us";
+
+/// A record to produce.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// Destination topic.
+    pub topic: String,
+    /// Key.
+    pub key: Option<Vec<u8>>,
+    /// Value.
+    pub payload: Vec<u8>,
+    /// Headers.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Outgoing {
+    /// The headers in Kafka's form.
+    pub fn kafka_headers(&self) -> OwnedHeaders {
+        self.headers
+            .iter()
+            .fold(OwnedHeaders::new(), |h, (name, value)| {
+                h.insert(Header {
+                    key: name,
+                    value: Some(value.as_bytes()),
+                })
+            })
+    }
+}
+
+/// Everything one transaction carries.
+#[derive(Debug, Default)]
+pub struct RoundOutput {
+    /// Records to produce.
+    pub records: Vec<Outgoing>,
+    /// Next offset per consumed (topic, partition).
+    pub offsets: BTreeMap<(String, i32), i64>,
+}
+
+impl RoundOutput {
+    /// Notes that `msg` is fully handled by this round.
+    pub fn consumed(&mut self, msg: &OwnedMessage) {
+        self.consume_to(msg.topic(), msg.partition(), msg.offset() + 1);
+    }
+
+    /// Notes that (`topic`, `partition`) may be committed up to `next`.
+    pub fn consume_to(&mut self, topic: &str, partition: i32, next: i64) {
+        self.offsets.insert((topic.to_owned(), partition), next);
+    }
+
+    /// Adds a dead-letter record for `payload` read at the given place.
+    pub fn dead_letter(
+        &mut self,
+        dlq: &str,
+        source: (&str, i32, i64),
+        key: Option<Vec<u8>>,
+        payload: Vec<u8>,
+        reason: String,
+    ) {
+        let (topic, partition, offset) = source;
+        self.records.push(Outgoing {
+            topic: dlq.to_owned(),
+            key,
+            payload,
+            headers: vec![
+                (header::DLQ_REASON, reason),
+                (header::SOURCE_TOPIC, topic.to_owned()),
+                (header::SOURCE_PARTITION, partition.to_string()),
+                (header::SOURCE_OFFSET, offset.to_string()),
+            ],
+        });
+    }
+
+    /// Whether the round has nothing to write or commit.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.offsets.is_empty()
+    }
+
+    /// The offsets as a Kafka partition list.
+    pub fn offset_list(&self) -> Result<TopicPartitionList, rdkafka::error::KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.offsets {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+        }
+        Ok(tpl)
+    }
+}

@@ -1,0 +1,392 @@
+//! The joiner's one loop. Each round collects a batch from the decisions and pending topics,
+//! joins what it can, defers what waits for an edit, releases what the grace buffer lets
+//! go, and writes all of it with the consumed offsets in one Kafka transaction. A failed
+//! transaction stops the joiner; a restart resumes from the last committed offsets.
+
+use std::time::{Duration, Instant};
+
+use docket_records::{
+    Decision, Decoder, Encoder, EnrichedDecision, JoinStatus, Micros, Registry, RegistryConfig,
+};
+use docket_telemetry::{Health, Shutdown};
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use crate::audit::{self, AuditView};
+use crate::config::JoinerConfig;
+use crate::context::RebalanceWatch;
+use crate::error::JoinerError;
+use crate::metrics::Metrics;
+use crate::output::{DEADLINE_HEADER, Outgoing, RoundOutput};
+use crate::pending::{GraceBuffer, Held, Pending};
+use crate::rule::{Evaluation, enrich, evaluate};
+
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+const IDLE_TICK: Duration = Duration::from_millis(100);
+const REGISTRY_RETRY: Duration = Duration::from_millis(500);
+const LAG_EVERY: Duration = Duration::from_secs(10);
+
+/// Runs the joiner until `shutdown` fires or a transaction fails.
+pub async fn run(config: JoinerConfig, mut shutdown: Shutdown) -> Result<(), JoinerError> {
+    let metrics = Metrics::new()?;
+    let health = Health::default();
+    let addr = docket_telemetry::serve(
+        config.metrics_addr,
+        metrics.registry.clone(),
+        health.clone(),
+    )
+    .await?;
+    tracing::info!(%addr, "metrics and health endpoint up");
+    let registry = Registry::new(&RegistryConfig::new(
+        config.kafka.schema_registry_url.clone(),
+    ))?;
+    let mut view = audit::follow(
+        &config.kafka,
+        &config.topics.audit,
+        config.history,
+        registry.decoder(),
+        metrics.clone(),
+    )?;
+    tokio::select! {
+        _ = view.loaded.wait_for(|loaded| *loaded) => {}
+        _ = shutdown.wait() => return Ok(()),
+    }
+    tracing::info!(
+        edits = view.table.read().expect("table lock").len(),
+        "policy history loaded"
+    );
+    let mut joiner = Joiner::start(config, registry, view, metrics)?;
+    health.set_ready(true);
+    while !shutdown.requested() {
+        joiner.round().await?;
+    }
+    tracing::info!("joiner stopped after its last committed round");
+    Ok(())
+}
+
+struct Joiner {
+    config: JoinerConfig,
+    consumer: StreamConsumer<RebalanceWatch>,
+    producer: FutureProducer,
+    decisions: Decoder<Decision>,
+    enriched: Encoder<EnrichedDecision>,
+    view: AuditView,
+    buffer: GraceBuffer,
+    metrics: Metrics,
+    lag_checked: Instant,
+}
+
+impl Joiner {
+    fn start(
+        config: JoinerConfig,
+        registry: Registry,
+        view: AuditView,
+        metrics: Metrics,
+    ) -> Result<Self, JoinerError> {
+        let producer =
+            docket_kafka::transactional_producer(&config.kafka, &config.transactional_id())?;
+        tokio::task::block_in_place(|| producer.init_transactions(TXN_TIMEOUT)).map_err(
+            |source| JoinerError::Transaction {
+                stage: "init",
+                source,
+            },
+        )?;
+        let options = docket_kafka::ConsumerOptions {
+            group_id: config.group.clone(),
+            read_committed: true,
+        };
+        let consumer = docket_kafka::consumer_with_context(
+            &config.kafka,
+            &options,
+            RebalanceWatch::default(),
+        )?;
+        consumer.subscribe(&[&config.topics.decisions, &config.topics.pending])?;
+        Ok(Self {
+            enriched: registry.encoder(&config.topics.enriched),
+            decisions: registry.decoder(),
+            config,
+            consumer,
+            producer,
+            view,
+            buffer: GraceBuffer::default(),
+            metrics,
+            lag_checked: Instant::now(),
+        })
+    }
+
+    async fn round(&mut self) -> Result<(), JoinerError> {
+        let generation = self.consumer.context().generation();
+        let batch = self.collect().await;
+        if self.consumer.context().generation() != generation {
+            // Positions were reset to the committed offsets: everything will come again.
+            self.buffer.clear();
+            return Ok(());
+        }
+        let mut out = RoundOutput::default();
+        for msg in batch {
+            self.handle(msg, &mut out).await?;
+        }
+        self.release(&mut out).await?;
+        self.metrics.grace_buffer.set(self.buffer.len() as i64);
+        if !out.is_empty() {
+            self.commit(out)?;
+        }
+        self.report_lag();
+        Ok(())
+    }
+
+    async fn collect(&self) -> Vec<OwnedMessage> {
+        let mut batch = Vec::new();
+        match tokio::time::timeout(IDLE_TICK, self.consumer.recv()).await {
+            Ok(Ok(m)) => batch.push(m.detach()),
+            Ok(Err(e)) => tracing::warn!(error = %e, "consume failed"),
+            Err(_) => return batch,
+        }
+        let until = tokio::time::Instant::now() + self.config.batch_wait;
+        while batch.len() < self.config.batch_max {
+            match tokio::time::timeout_at(until, self.consumer.recv()).await {
+                Ok(Ok(m)) => batch.push(m.detach()),
+                _ => break,
+            }
+        }
+        batch
+    }
+
+    async fn handle(
+        &mut self,
+        msg: OwnedMessage,
+        out: &mut RoundOutput,
+    ) -> Result<(), JoinerError> {
+        let decoded = match msg.payload() {
+            None => Err("record has no value".to_owned()),
+            Some(bytes) => self.decode(bytes).await.map_err(|e| e.to_string()),
+        };
+        if msg.topic() == self.config.topics.pending {
+            self.hold(&msg, decoded);
+            return Ok(());
+        }
+        match decoded {
+            Ok(decision) => self.join_or_defer(&msg, decision, out).await?,
+            Err(reason) => self.dead_letter(&msg, reason, out),
+        }
+        out.consumed(&msg);
+        Ok(())
+    }
+
+    /// Decodes a decision, waiting out an unreachable registry.
+    async fn decode(&self, bytes: &[u8]) -> Result<Decision, docket_records::CodecError> {
+        loop {
+            match self.decisions.decode(bytes).await {
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(error = %e, "schema registry unavailable; retrying");
+                    tokio::time::sleep(REGISTRY_RETRY).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn join_or_defer(
+        &self,
+        msg: &OwnedMessage,
+        decision: Decision,
+        out: &mut RoundOutput,
+    ) -> Result<(), JoinerError> {
+        let enriched = {
+            let table = self.view.table.read().expect("table lock");
+            match evaluate(&table, &decision, self.config.horizon) {
+                Evaluation::VersionUnseen => None,
+                evaluation => Some(enrich(decision, &evaluation)),
+            }
+        };
+        match enriched {
+            Some(e) => self.emit(e, out).await,
+            None => {
+                self.defer(msg, out);
+                Ok(())
+            }
+        }
+    }
+
+    fn defer(&self, msg: &OwnedMessage, out: &mut RoundOutput) {
+        let grace = i64::try_from(self.config.grace.as_micros()).unwrap_or(i64::MAX);
+        let deadline = Micros::now().0.saturating_add(grace);
+        out.records.push(Outgoing {
+            topic: self.config.topics.pending.clone(),
+            key: msg.key().map(<[u8]>::to_vec),
+            payload: msg.payload().unwrap_or_default().to_vec(),
+            headers: vec![(DEADLINE_HEADER, deadline.to_string())],
+        });
+        self.metrics.deferred.inc();
+    }
+
+    async fn emit(
+        &self,
+        enriched: EnrichedDecision,
+        out: &mut RoundOutput,
+    ) -> Result<(), JoinerError> {
+        let payload = self.enriched.encode(&enriched).await?;
+        self.metrics
+            .joined
+            .with_label_values(&[status_label(enriched.join_status)])
+            .inc();
+        out.records.push(Outgoing {
+            topic: self.config.topics.enriched.clone(),
+            key: Some(enriched.decision.correlation_id.into_bytes()),
+            payload,
+            headers: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn dead_letter(&self, msg: &OwnedMessage, reason: String, out: &mut RoundOutput) {
+        tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %reason, "dead-lettering record");
+        self.metrics.dead_lettered.inc();
+        let source = (msg.topic(), msg.partition(), msg.offset());
+        let payload = msg.payload().unwrap_or_default().to_vec();
+        out.dead_letter(
+            &self.config.topics.dlq,
+            source,
+            msg.key().map(<[u8]>::to_vec),
+            payload,
+            reason,
+        );
+    }
+
+    fn hold(&mut self, msg: &OwnedMessage, decoded: Result<Decision, String>) {
+        let held = match decoded {
+            Ok(decision) => Held::Decision(Box::new(decision)),
+            Err(reason) => Held::Undecodable {
+                key: msg.key().map(<[u8]>::to_vec),
+                payload: msg.payload().unwrap_or_default().to_vec(),
+                reason,
+            },
+        };
+        let deadline = deadline_of(msg).unwrap_or_else(Micros::now);
+        self.buffer.push(
+            msg.partition(),
+            Pending {
+                offset: msg.offset(),
+                deadline,
+                held,
+            },
+        );
+    }
+
+    async fn release(&mut self, out: &mut RoundOutput) -> Result<(), JoinerError> {
+        let released = {
+            let table = self.view.table.read().expect("table lock");
+            self.buffer
+                .release(&table, self.config.horizon, Micros::now())
+        };
+        for enriched in released.records {
+            self.emit(enriched, out).await?;
+        }
+        let pending = self.config.topics.pending.clone();
+        for dead in released.dead {
+            self.metrics.dead_lettered.inc();
+            out.dead_letter(
+                &self.config.topics.dlq,
+                (&pending, dead.partition, dead.offset),
+                dead.key,
+                dead.payload,
+                dead.reason,
+            );
+        }
+        for (partition, next) in released.commits {
+            out.consume_to(&pending, partition, next);
+        }
+        Ok(())
+    }
+
+    fn commit(&self, out: RoundOutput) -> Result<(), JoinerError> {
+        let result = tokio::task::block_in_place(|| self.transact(&out));
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "transaction failed; aborting");
+            let _ = tokio::task::block_in_place(|| self.producer.abort_transaction(TXN_TIMEOUT));
+        } else {
+            self.metrics.transactions.inc();
+        }
+        result
+    }
+
+    fn transact(&self, out: &RoundOutput) -> Result<(), JoinerError> {
+        let fail = |stage| move |source| JoinerError::Transaction { stage, source };
+        self.producer.begin_transaction().map_err(fail("begin"))?;
+        for record in &out.records {
+            let mut r = FutureRecord::to(&record.topic)
+                .payload(&record.payload)
+                .headers(record.kafka_headers());
+            if let Some(key) = &record.key {
+                r = r.key(key);
+            }
+            // Delivery is confirmed by the commit below, which fails if any send failed.
+            drop(
+                self.producer
+                    .send_result(r)
+                    .map_err(|(e, _)| e)
+                    .map_err(fail("send"))?,
+            );
+        }
+        let metadata = self
+            .consumer
+            .group_metadata()
+            .ok_or(JoinerError::Transaction {
+                stage: "group metadata",
+                source: rdkafka::error::KafkaError::NoMessageReceived,
+            })?;
+        let offsets = out.offset_list()?;
+        self.producer
+            .send_offsets_to_transaction(&offsets, &metadata, TXN_TIMEOUT)
+            .map_err(fail("send offsets"))?;
+        self.producer
+            .commit_transaction(TXN_TIMEOUT)
+            .map_err(fail("commit"))
+    }
+
+    fn report_lag(&mut self) {
+        if self.lag_checked.elapsed() < LAG_EVERY {
+            return;
+        }
+        self.lag_checked = Instant::now();
+        let Ok(positions) = self.consumer.position() else {
+            return;
+        };
+        for elem in positions.elements() {
+            let rdkafka::Offset::Offset(position) = elem.offset() else {
+                continue;
+            };
+            let watermarks = tokio::task::block_in_place(|| {
+                self.consumer.fetch_watermarks(
+                    elem.topic(),
+                    elem.partition(),
+                    Duration::from_secs(5),
+                )
+            });
+            if let Ok((_, high)) = watermarks {
+                let partition = elem.partition().to_string();
+                self.metrics
+                    .consumer_lag
+                    .with_label_values(&[elem.topic(), &partition])
+                    .set(high - position);
+            }
+        }
+    }
+}
+
+fn deadline_of(msg: &OwnedMessage) -> Option<Micros> {
+    let headers = msg.headers()?;
+    let value = headers.iter().find(|h| h.key == DEADLINE_HEADER)?.value?;
+    std::str::from_utf8(value).ok()?.parse().ok().map(Micros)
+}
+
+fn status_label(status: JoinStatus) -> &'static str {
+    match status {
+        JoinStatus::Joined => "JOINED",
+        JoinStatus::NoRecentEdit => "NO_RECENT_EDIT",
+        JoinStatus::NoPolicy => "NO_POLICY",
+        JoinStatus::Late => "LATE",
+    }
+}
