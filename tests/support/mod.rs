@@ -29,12 +29,17 @@ pub fn registry() -> Registry {
 
 /// A fresh topic (one partition) that no other test or run uses.
 pub async fn unique_topic(prefix: &str) -> String {
+    unique_topic_with(prefix, 1).await
+}
+
+/// A fresh topic with `partitions` partitions that no other test or run uses.
+pub async fn unique_topic_with(prefix: &str, partitions: i32) -> String {
     let name = format!("test.{prefix}.{}", uuid::Uuid::now_v7().simple());
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", settings().bootstrap_servers)
         .create()
         .expect("admin client");
-    let topic = NewTopic::new(&name, 1, TopicReplication::Fixed(1));
+    let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(DEADLINE));
     let results = admin
         .create_topics([&topic], &opts)
@@ -76,4 +81,44 @@ pub async fn consume(topic: &str, count: usize) -> Vec<OwnedMessage> {
 /// The payload of a message, which must have one.
 pub fn payload(msg: &OwnedMessage) -> &[u8] {
     msg.payload().expect("message has a payload")
+}
+
+/// Path of a workspace binary, built first if needed (a no-op when it is up to date).
+pub fn binary(package: &str, name: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = std::process::Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "--quiet", "-p", package, "--bin", name])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {package}");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
+    target.join("debug").join(name)
+}
+
+/// A free loopback port (released before it is returned, so another process can bind it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` until it returns `Some`, failing with `what` after [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -14,6 +14,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
+use crate::context::QuietEof;
 use crate::error::JoinerError;
 use crate::metrics::Metrics;
 use crate::table::PolicyTable;
@@ -48,7 +49,7 @@ pub fn follow(
     settings
         .properties
         .insert(PARTITION_EOF.to_owned(), "true".to_owned());
-    let consumer = docket_kafka::consumer(&settings, &options)?;
+    let consumer = docket_kafka::consumer_with_context(&settings, &options, QuietEof)?;
     let ends = assign_from(&consumer, topic, history)?;
     let table = Arc::new(RwLock::new(PolicyTable::default()));
     let (tx, loaded) = watch::channel(ends.is_empty());
@@ -67,7 +68,7 @@ pub fn follow(
 /// Assigns every partition from the first offset inside the history window; returns the
 /// partitions that hold records to load, with their end offset at start-up.
 fn assign_from(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<QuietEof>,
     topic: &str,
     history: Duration,
 ) -> Result<HashMap<i32, i64>, JoinerError> {
@@ -102,7 +103,7 @@ fn assign_from(
 }
 
 struct Follower {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<QuietEof>,
     decoder: Decoder<Audit>,
     table: Arc<RwLock<PolicyTable>>,
     metrics: Metrics,

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// Counts completed rebalances.
 #[derive(Debug, Default)]
@@ -27,3 +28,18 @@ impl ConsumerContext for RebalanceWatch {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// A consumer context for readers that ask to be told about partition ends: reaching one is
+/// progress, not an error worth logging.
+#[derive(Debug, Default)]
+pub struct QuietEof;
+
+impl ClientContext for QuietEof {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::error!(%error, reason, "kafka client error");
+        }
+    }
+}
+
+impl ConsumerContext for QuietEof {}

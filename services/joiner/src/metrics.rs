@@ -21,6 +21,8 @@ pub struct Metrics {
     pub grace_buffer: IntGauge,
     /// Policy edits held in the table.
     pub table_size: IntGauge,
+    /// Partitions of the decisions and pending topics assigned to this instance.
+    pub assigned_partitions: IntGauge,
     /// Consumer lag per decisions partition.
     pub consumer_lag: IntGaugeVec,
 }
@@ -52,6 +54,10 @@ impl Metrics {
             transactions: IntCounter::new("transactions_total", "Transactions committed")?,
             grace_buffer: IntGauge::new("grace_buffer_records", "Decisions in the grace buffer")?,
             table_size: IntGauge::new("table_edits", "Policy edits in the join table")?,
+            assigned_partitions: IntGauge::new(
+                "assigned_partitions",
+                "Input partitions assigned to this instance",
+            )?,
             consumer_lag: IntGaugeVec::new(
                 Opts::new(
                     "consumer_lag_records",
@@ -68,6 +74,8 @@ impl Metrics {
         m.registry.register(Box::new(m.transactions.clone()))?;
         m.registry.register(Box::new(m.grace_buffer.clone()))?;
         m.registry.register(Box::new(m.table_size.clone()))?;
+        m.registry
+            .register(Box::new(m.assigned_partitions.clone()))?;
         m.registry.register(Box::new(m.consumer_lag.clone()))?;
         Ok(m)
     }

@@ -27,6 +27,7 @@ const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 const IDLE_TICK: Duration = Duration::from_millis(100);
 const REGISTRY_RETRY: Duration = Duration::from_millis(500);
 const LAG_EVERY: Duration = Duration::from_secs(10);
+const GROUP_INSTANCE_ID: &str = "group.instance.id";
 
 /// Runs the joiner until `shutdown` fires or a transaction fails.
 pub async fn run(config: JoinerConfig, mut shutdown: Shutdown) -> Result<(), JoinerError> {
@@ -97,11 +98,14 @@ impl Joiner {
             group_id: config.group.clone(),
             read_committed: true,
         };
-        let consumer = docket_kafka::consumer_with_context(
-            &config.kafka,
-            &options,
-            RebalanceWatch::default(),
-        )?;
+        // Static membership: a restarted instance takes its partitions back at once instead of
+        // waiting for its predecessor's session to time out.
+        let mut settings = config.kafka.clone();
+        settings
+            .properties
+            .insert(GROUP_INSTANCE_ID.to_owned(), config.instance.clone());
+        let consumer =
+            docket_kafka::consumer_with_context(&settings, &options, RebalanceWatch::default())?;
         consumer.subscribe(&[&config.topics.decisions, &config.topics.pending])?;
         Ok(Self {
             enriched: registry.encoder(&config.topics.enriched),
@@ -122,6 +126,7 @@ impl Joiner {
         if self.consumer.context().generation() != generation {
             // Positions were reset to the committed offsets: everything will come again.
             self.buffer.clear();
+            self.note_assignment();
             return Ok(());
         }
         let mut out = RoundOutput::default();
@@ -344,6 +349,15 @@ impl Joiner {
         self.producer
             .commit_transaction(TXN_TIMEOUT)
             .map_err(fail("commit"))
+    }
+
+    fn note_assignment(&self) {
+        let assigned = self
+            .consumer
+            .assignment()
+            .map(|a| a.count())
+            .unwrap_or_default();
+        self.metrics.assigned_partitions.set(assigned as i64);
     }
 
     fn report_lag(&mut self) {
