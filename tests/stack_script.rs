@@ -32,9 +32,10 @@ fn up_is_idempotent_and_status_reports_the_running_stack() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("kafka already running"), "{stdout}");
     assert!(stdout.contains("registry already running"), "{stdout}");
+    assert!(stdout.contains("s3 already running"), "{stdout}");
 
     let status = text(&run(stack().arg("status")).stdout);
-    for service in ["kafka", "registry"] {
+    for service in ["kafka", "registry", "s3"] {
         let line = status
             .lines()
             .find(|l| l.starts_with(service))
@@ -73,7 +74,7 @@ fn down_stops_only_what_its_state_directory_started() {
     let status = text(&run(stack().arg("status")).stdout);
     assert_eq!(
         status.matches("running").count(),
-        2,
+        3,
         "shared stack still up: {status}"
     );
 }

@@ -1,0 +1,67 @@
+//! The consumer's context: reports revoked and assigned partitions to the engine loop and
+//! feeds consumer lag from librdkafka statistics into the metrics.
+
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::statistics::Statistics;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::metrics::Metrics;
+
+/// A change of the partitions this consumer owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// These partitions were taken away: their in-flight work must be dropped uncommitted.
+    Revoked(Vec<(String, i32)>),
+    /// These partitions were given to this consumer.
+    Assigned(Vec<(String, i32)>),
+}
+
+/// The engine's consumer context.
+pub struct EngineContext {
+    events: UnboundedSender<Ownership>,
+    metrics: Metrics,
+}
+
+impl EngineContext {
+    /// A context reporting to `events` and `metrics`.
+    pub fn new(events: UnboundedSender<Ownership>, metrics: Metrics) -> Self {
+        Self { events, metrics }
+    }
+}
+
+impl ClientContext for EngineContext {
+    fn stats(&self, statistics: Statistics) {
+        for (name, topic) in &statistics.topics {
+            for (id, partition) in &topic.partitions {
+                if *id >= 0 && partition.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[name.as_str(), &id.to_string()])
+                        .set(partition.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for EngineContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let _ = self.events.send(Ownership::Revoked(partitions(tpl)));
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let _ = self.events.send(Ownership::Assigned(partitions(tpl)));
+        }
+    }
+}
+
+fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}

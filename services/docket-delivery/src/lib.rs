@@ -1,0 +1,32 @@
+//! Docket's delivery engine, shared by every sink: one consumer group per sink, decode,
+//! batch by count, bytes and record time, send with retries (exponential backoff, jitter,
+//! `Retry-After`), commit offsets only after the destination accepted a batch, dead-letter
+//! poison records with their reason, and expose metrics, `/healthz` and `/readyz`.
+//!
+//! A sink implements [`Sink`] (encode one record, send one batch, classify failures) and
+//! calls [`run`].
+
+mod batch;
+mod config;
+mod consumer;
+mod context;
+pub mod dlq;
+mod engine;
+mod error;
+mod health;
+mod metrics;
+mod record;
+mod retry;
+mod shutdown;
+mod sink;
+
+pub use batch::{Batch, Item};
+pub use config::{BatchLimits, ConfigError, EngineConfig, RetryPolicy, Streams, env};
+pub use engine::{Handles, run};
+pub use error::EngineError;
+pub use health::Readiness;
+pub use metrics::Metrics;
+pub use record::{Body, Exported, Source, Stream};
+pub use retry::Backoff;
+pub use shutdown::{Shutdown, Trigger};
+pub use sink::{Accepted, EncodeError, SendError, Sink};

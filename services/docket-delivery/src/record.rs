@@ -1,0 +1,103 @@
+//! The exported record: a decoded decision or audit event with its `event_id`, record time
+//! and Kafka provenance (topic, partition, offset), as every sink receives it.
+
+use docket_records::{Audit, CodecError, Decoder, EnrichedDecision, Micros, Registry};
+use serde::Serialize;
+
+/// Where a record was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// Kafka topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+}
+
+/// The stream a record belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    /// An enriched decision.
+    Decision,
+    /// An audit event.
+    Audit,
+}
+
+impl Stream {
+    /// The stream's name in keys and exported records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Decision => "decisions",
+            Self::Audit => "audit",
+        }
+    }
+}
+
+/// The record itself, every field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Body {
+    /// An enriched decision.
+    Decision(Box<EnrichedDecision>),
+    /// An audit event.
+    Audit(Box<Audit>),
+}
+
+/// One record as exported: identity, time and provenance first, then the record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Exported {
+    /// The record's unique id (deduplication key downstream).
+    pub event_id: String,
+    /// Which stream.
+    pub stream: Stream,
+    /// Record time (microseconds since the epoch).
+    pub time: Micros,
+    /// Kafka provenance.
+    pub source: Source,
+    /// Every field of the record.
+    pub record: Body,
+}
+
+/// Decoders for the streams a sink takes, chosen by topic.
+pub struct Decoders {
+    decisions_topic: String,
+    decisions: Decoder<EnrichedDecision>,
+    audit: Decoder<Audit>,
+}
+
+impl Decoders {
+    /// Decoders reading through `registry`; records of `decisions_topic` are enriched
+    /// decisions, every other topic carries audit events.
+    pub fn new(registry: &Registry, decisions_topic: &str) -> Self {
+        Self {
+            decisions_topic: decisions_topic.to_owned(),
+            decisions: registry.decoder(),
+            audit: registry.decoder(),
+        }
+    }
+
+    /// Decodes the payload read at `source`.
+    pub async fn decode(&self, payload: &[u8], source: Source) -> Result<Exported, CodecError> {
+        if source.topic == self.decisions_topic {
+            let record = self.decisions.decode(payload).await?;
+            Ok(Exported {
+                event_id: record.decision.event_id.clone(),
+                stream: Stream::Decision,
+                time: record.decision.time,
+                source,
+                record: Body::Decision(Box::new(record)),
+            })
+        } else {
+            let record = self.audit.decode(payload).await?;
+            Ok(Exported {
+                event_id: record.event_id.clone(),
+                stream: Stream::Audit,
+                time: record.time,
+                source,
+                record: Body::Audit(Box::new(record)),
+            })
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The S3 sink end to end against the real stack (Kafka, registry, s3s-fs): every record
+//! arrives once, a SIGKILL mid-upload loses and duplicates nothing, a replay rewrites the same
+//! keys, an unreachable store is waited out, a wrong credential stops the sink, and poison
+//! records go to the dead-letter topic.
+
+#[path = "support/sink.rs"]
+mod sink;
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::Duration;
+
+use docket_delivery::dlq::header;
+use rdkafka::Message;
+use rdkafka::message::Headers;
+use sink::{ProxyMode, SinkEnv, SinkProcess, event_counts, objects, wait_for};
+use support::DEADLINE;
+
+/// Longer waits for whole runs of the sink.
+const RUN_DEADLINE: Duration = Duration::from_secs(90);
+
+/// One test's world: its own topics, group, dead-letter topic and bucket.
+struct World {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    group: String,
+    decisions: String,
+    audit: String,
+    dlq: String,
+}
+
+const DECISION_PARTITIONS: i32 = 2;
+const AUDIT_PARTITIONS: i32 = 1;
+
+impl World {
+    async fn new(name: &str) -> Self {
+        let s3 = sink::s3_client().await;
+        Self {
+            bucket: sink::unique_bucket(&s3).await,
+            group: format!("docket-sink-test-{name}-{}", uuid::Uuid::now_v7().simple()),
+            decisions: sink::topic(&format!("{name}.d"), DECISION_PARTITIONS).await,
+            audit: sink::topic(&format!("{name}.a"), AUDIT_PARTITIONS).await,
+            dlq: sink::topic(&format!("{name}.dlq"), 1).await,
+            s3,
+        }
+    }
+
+    fn env(&self) -> SinkEnv {
+        SinkEnv::new(
+            &self.bucket,
+            &self.group,
+            &self.decisions,
+            &self.audit,
+            &self.dlq,
+        )
+    }
+
+    /// Produces decisions and audit events; returns all event ids.
+    async fn produce(&self, decisions: usize, audit: usize) -> BTreeSet<String> {
+        let mut ids = sink::produce_decisions(&self.decisions, decisions).await;
+        ids.extend(sink::produce_audit(&self.audit, audit).await);
+        ids.into_iter().collect()
+    }
+
+    async fn objects(&self) -> BTreeMap<String, Vec<serde_json::Value>> {
+        objects(&self.s3, &self.bucket).await
+    }
+
+    /// Waits until the bucket holds `expected` event ids (possibly more often than once).
+    async fn wait_delivered(&self, expected: &BTreeSet<String>, sink: &SinkProcess) {
+        wait_for(
+            &format!("all records in S3; sink log:\n{}", sink.log()),
+            RUN_DEADLINE,
+            || async {
+                let seen: BTreeSet<String> =
+                    event_counts(&self.objects().await).into_keys().collect();
+                expected.is_subset(&seen).then_some(())
+            },
+        )
+        .await;
+    }
+
+    fn committed(&self) -> Vec<Option<i64>> {
+        let mut all = sink::committed(&self.group, &self.decisions, DECISION_PARTITIONS);
+        all.extend(sink::committed(&self.group, &self.audit, AUDIT_PARTITIONS));
+        all
+    }
+
+    fn ends(&self) -> Vec<Option<i64>> {
+        let mut all = sink::end_offsets(&self.decisions, DECISION_PARTITIONS);
+        all.extend(sink::end_offsets(&self.audit, AUDIT_PARTITIONS));
+        all.into_iter().map(|e| (e > 0).then_some(e)).collect()
+    }
+
+    /// Waits until the group committed every partition to its end.
+    async fn wait_committed_to_end(&self) {
+        let ends = self.ends();
+        wait_for("offsets committed to the end", RUN_DEADLINE, || async {
+            (self.committed() == ends).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Asserts each expected id occurs exactly once and nothing else was exported.
+fn assert_exactly_once(
+    objects: &BTreeMap<String, Vec<serde_json::Value>>,
+    expected: &BTreeSet<String>,
+) {
+    let counts = event_counts(objects);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "duplicated records: {twice:?}");
+    let seen: BTreeSet<String> = counts.into_keys().collect();
+    assert_eq!(&seen, expected, "exported set differs from produced set");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_record_arrives_once_with_its_provenance() {
+    let w = World::new("arrive").await;
+    let expected = w.produce(230, 40).await;
+    let mut sink = w.env().spawn();
+    w.wait_delivered(&expected, &sink).await;
+    w.wait_committed_to_end().await;
+    let ready = sink::http_get(sink.http, "/readyz").await.expect("readyz");
+    assert!(ready.contains("ready"), "{ready}");
+    assert!(sink.metric("docket_sink_records_delivered_total").await >= 270.0);
+    assert!(sink.terminate().await.success(), "{}", sink.log());
+
+    let objects = w.objects().await;
+    assert_exactly_once(&objects, &expected);
+    for (key, records) in &objects {
+        assert!(
+            key.starts_with("x/") && key.ends_with(".ndjson.gz"),
+            "{key}"
+        );
+        let first = &records[0]["source"];
+        let name = format!(
+            "{}+{}+{:020}.ndjson.gz",
+            first["topic"].as_str().unwrap(),
+            first["partition"],
+            first["offset"].as_i64().unwrap()
+        );
+        assert!(
+            key.ends_with(&name),
+            "{key} is not named after its first record {name}"
+        );
+        assert!(records.len() <= 50, "{key} holds {} records", records.len());
+        for r in records {
+            assert!(r["record"].is_object() && r["time"].is_i64(), "{r}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_an_upload_then_restart_delivers_everything_exactly_once() {
+    let w = World::new("sigkill").await;
+    let expected = w.produce(600, 100).await;
+    // Uploads land in S3, but their answers never reach the sink.
+    let proxy = sink::Proxy::start(
+        &sink::s3_endpoint().replace("http://", ""),
+        ProxyMode::DropResponses,
+    )
+    .await;
+    // A short session, so the killed member leaves the group quickly.
+    let env = w
+        .env()
+        .with("DOCKET_S3_ENDPOINT", &proxy.url())
+        .with("DOCKET_KAFKA_PROP_SESSION_TIMEOUT_MS", "6000");
+    let mut first = env.spawn();
+    wait_for("uploads whose answers were lost", RUN_DEADLINE, || async {
+        (proxy.swallowed() > 0 && w.objects().await.len() >= 2).then_some(())
+    })
+    .await;
+    first.kill();
+    let before = w.committed();
+    assert!(
+        before.iter().zip(w.ends()).any(|(c, e)| c != &e),
+        "everything was committed before the kill; the test proves nothing"
+    );
+
+    proxy.set(ProxyMode::Pass);
+    let mut second = env.spawn();
+    w.wait_delivered(&expected, &second).await;
+    w.wait_committed_to_end().await;
+    assert!(second.terminate().await.success(), "{}", second.log());
+    assert_exactly_once(&w.objects().await, &expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_after_an_offset_reset_rewrites_identical_keys() {
+    let w = World::new("replay").await;
+    let expected = w.produce(300, 60).await;
+    let mut sink = w.env().spawn();
+    w.wait_delivered(&expected, &sink).await;
+    w.wait_committed_to_end().await;
+    assert!(sink.terminate().await.success(), "{}", sink.log());
+    let before = w.objects().await;
+
+    let reset = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dev/stack"))
+        .args(["kafka-tool", "consumer-groups", "--bootstrap-server"])
+        .arg(support::settings().bootstrap_servers)
+        .args([
+            "--group",
+            &w.group,
+            "--reset-offsets",
+            "--to-earliest",
+            "--all-topics",
+            "--execute",
+        ])
+        .output()
+        .expect("consumer-group tool");
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    assert!(
+        w.committed().iter().all(|c| *c == Some(0) || c.is_none()),
+        "{:?}",
+        w.committed()
+    );
+
+    // Replay with different batch limits: keys still follow what the bucket holds.
+    let mut replay = w.env().with("DOCKET_SINK_BATCH_MAX_RECORDS", "70").spawn();
+    w.wait_committed_to_end().await;
+    assert!(
+        replay.metric("docket_sink_records_in_total").await >= 360.0,
+        "{}",
+        replay.log()
+    );
+    assert!(replay.terminate().await.success(), "{}", replay.log());
+    let after = w.objects().await;
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "replay changed the set of keys"
+    );
+    assert_eq!(before, after, "replay changed object contents");
+    assert_exactly_once(&after, &expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_store_is_retried_without_committing_then_everything_arrives() {
+    let w = World::new("outage").await;
+    let expected = w.produce(120, 20).await;
+    let proxy = sink::Proxy::start(
+        &sink::s3_endpoint().replace("http://", ""),
+        ProxyMode::Refuse,
+    )
+    .await;
+    let mut sink = w.env().with("DOCKET_S3_ENDPOINT", &proxy.url()).spawn();
+    wait_for("several retries", RUN_DEADLINE, || async {
+        (sink.metric("docket_sink_retries_total").await >= 5.0).then_some(())
+    })
+    .await;
+    assert!(
+        w.committed().iter().all(Option::is_none),
+        "committed during the outage: {:?}",
+        w.committed()
+    );
+    assert!(w.objects().await.is_empty());
+
+    proxy.set(ProxyMode::Pass);
+    w.wait_delivered(&expected, &sink).await;
+    w.wait_committed_to_end().await;
+    assert!(sink.terminate().await.success(), "{}", sink.log());
+    assert_exactly_once(&w.objects().await, &expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_credential_stops_the_sink_loudly_and_commits_nothing() {
+    let w = World::new("creds").await;
+    w.produce(30, 5).await;
+    let secret = "definitely-not-the-secret";
+    let mut sink = w.env().with("AWS_SECRET_ACCESS_KEY", secret).spawn();
+    let status = sink.wait_exit(RUN_DEADLINE).await;
+    let log = sink.log();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("refused the credential"), "{log}");
+    assert!(log.contains("SignatureDoesNotMatch"), "{log}");
+    assert!(!log.contains(secret), "the secret was logged: {log}");
+    assert!(
+        w.committed().iter().all(Option::is_none),
+        "{:?}",
+        w.committed()
+    );
+    assert!(w.objects().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_records_go_to_the_dead_letter_topic_and_the_rest_is_delivered() {
+    let w = World::new("poison").await;
+    let mut expected = w.produce(40, 0).await;
+    let garbage = b"not an avro record".to_vec();
+    let unknown_schema = [0u8, 0x7f, 0xff, 0xff, 0x01, 0x02].to_vec();
+    let valid = docket_records::samples::audit();
+    let mut cut = support::registry()
+        .encoder::<docket_records::Audit>(&w.audit)
+        .encode(&valid)
+        .await
+        .unwrap();
+    cut.truncate(12);
+    let poison = vec![
+        ("p1".to_owned(), garbage),
+        ("p2".to_owned(), unknown_schema),
+        ("p3".to_owned(), cut),
+    ];
+    sink::produce(&w.audit, poison.clone()).await;
+    expected.extend(sink::produce_audit(&w.audit, 10).await);
+
+    let mut sink = w.env().spawn();
+    w.wait_delivered(&expected, &sink).await;
+    w.wait_committed_to_end().await;
+    assert_eq!(
+        sink.metric("docket_sink_records_dead_lettered_total").await,
+        3.0
+    );
+    assert!(sink.terminate().await.success(), "{}", sink.log());
+    assert_exactly_once(&w.objects().await, &expected);
+
+    let dead = tokio::time::timeout(DEADLINE * 2, support::consume(&w.dlq, 3))
+        .await
+        .expect("three dead letters");
+    for (msg, (_, payload)) in dead.iter().zip(&poison) {
+        assert_eq!(support::payload(msg), &payload[..]);
+        let headers = msg.headers().expect("headers");
+        let value = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.key == name)
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_else(|| panic!("header {name} missing"))
+        };
+        assert!(!value(header::REASON).is_empty());
+        assert_eq!(value(header::SOURCE_TOPIC), w.audit);
+        assert_eq!(value(header::SOURCE_PARTITION), "0");
+        assert!(value(header::SOURCE_OFFSET).parse::<i64>().is_ok());
+    }
+}
