@@ -255,7 +255,7 @@ async fn decisions_get_the_edit_that_preceded_them() {
     let mut reader = Reader::new(&p.enriched);
     reader.until(4).await;
     let e3 = edit("pol-a", 3, now - SECOND);
-    send_audits(&registry, &p.audit, &[e3.clone()]).await;
+    send_audits(&registry, &p.audit, std::slice::from_ref(&e3)).await;
 
     let by_event = decode_all(&registry, reader.until(6).await).await;
     let get = |d: &Decision| &by_event[&d.event_id][0];
@@ -348,7 +348,7 @@ async fn two_joiners_share_the_decisions() {
     let p = Pipeline::new(4).await;
     let now = Micros::now().0;
     let e1 = edit("pol-a", 1, now - 5 * SECOND);
-    send_audits(&registry, &p.audit, &[e1.clone()]).await;
+    send_audits(&registry, &p.audit, std::slice::from_ref(&e1)).await;
     let (_a, port_a) = p.start("it-share-a");
     let (_b, port_b) = p.start("it-share-b");
     // Both hold partitions (4 of decisions, 2 of pending) before any decision is sent.

@@ -21,6 +21,11 @@ pub mod env {
     pub const METRICS_ADDR: &str = "DOCKET_JOINER_METRICS_ADDR";
     /// Consumer group on the decisions topic.
     pub const GROUP: &str = "DOCKET_JOINER_GROUP";
+    /// Most records handled in one transaction (`20000`). Each transaction costs about
+    /// 100 ms of broker round trips whatever its size, so large batches carry the rate.
+    pub const BATCH_MAX: &str = "DOCKET_JOINER_BATCH_MAX";
+    /// Longest a round collects before its transaction (`100ms`).
+    pub const BATCH_WAIT: &str = "DOCKET_JOINER_BATCH_WAIT";
     /// Topic overrides, for running several pipelines on one cluster.
     pub const DECISIONS_TOPIC: &str = "DOCKET_JOINER_DECISIONS_TOPIC";
     /// See [`DECISIONS_TOPIC`].
@@ -40,6 +45,8 @@ const DEFAULT_HORIZON: Duration = Duration::from_secs(30 * 86_400);
 const DEFAULT_HISTORY: Duration = Duration::from_secs(30 * 86_400);
 const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9601";
 const DEFAULT_INSTANCE: &str = "joiner-0";
+const DEFAULT_BATCH_MAX: usize = 20_000;
+const DEFAULT_BATCH_WAIT: Duration = Duration::from_millis(100);
 
 /// The topics one joiner reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,8 +149,19 @@ impl JoinerConfig {
                 variable: env::METRICS_ADDR,
                 reason: format!("{e}"),
             })?,
-            batch_max: 2_000,
-            batch_wait: Duration::from_millis(50),
+            batch_max: match get(env::BATCH_MAX) {
+                None => DEFAULT_BATCH_MAX,
+                Some(v) => {
+                    v.parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| ConfigError::Invalid {
+                            variable: env::BATCH_MAX,
+                            reason: format!("'{v}' is not a positive count"),
+                        })?
+                }
+            },
+            batch_wait: duration(env::BATCH_WAIT, DEFAULT_BATCH_WAIT)?,
         })
     }
 

@@ -129,15 +129,18 @@ impl Joiner {
             self.note_assignment();
             return Ok(());
         }
+        let (started, consumed) = (Instant::now(), batch.len());
         let mut out = RoundOutput::default();
         for msg in batch {
             self.handle(msg, &mut out).await?;
         }
         self.release(&mut out).await?;
         self.metrics.grace_buffer.set(self.buffer.len() as i64);
+        let joined = started.elapsed();
         if !out.is_empty() {
             self.commit(out)?;
         }
+        tracing::debug!(consumed, ?joined, committed = ?started.elapsed() - joined, "round");
         self.report_lag();
         Ok(())
     }
