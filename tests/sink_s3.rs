@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
 
-use docket_delivery::dlq::header;
+use docket_kafka::header;
 use rdkafka::Message;
 use rdkafka::message::Headers;
 use sink::{ProxyMode, SinkEnv, SinkProcess, event_counts, objects, wait_for};
@@ -333,7 +333,7 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_rest_is_delivered() 
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_else(|| panic!("header {name} missing"))
         };
-        assert!(!value(header::REASON).is_empty());
+        assert!(!value(header::DLQ_REASON).is_empty());
         assert_eq!(value(header::SOURCE_TOPIC), w.audit);
         assert_eq!(value(header::SOURCE_PARTITION), "0");
         assert!(value(header::SOURCE_OFFSET).parse::<i64>().is_ok());

@@ -6,20 +6,10 @@ use std::time::Duration;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use docket_kafka::header;
+
 use crate::error::EngineError;
 use crate::record::Source;
-
-/// Header names of a dead-lettered record.
-pub mod header {
-    /// Why the record was dead-lettered.
-    pub const REASON: &str = "docket.dlq.reason";
-    /// Topic it was read from.
-    pub const SOURCE_TOPIC: &str = "docket.source.topic";
-    /// Partition it was read from.
-    pub const SOURCE_PARTITION: &str = "docket.source.partition";
-    /// Offset it was read from.
-    pub const SOURCE_OFFSET: &str = "docket.source.offset";
-}
 
 /// How long one dead-letter write may wait in the producer's queue.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,7 +41,7 @@ impl DeadLetters {
         let partition = source.partition.to_string();
         let offset = source.offset.to_string();
         let headers = OwnedHeaders::new()
-            .insert(header_of(header::REASON, reason))
+            .insert(header_of(header::DLQ_REASON, reason))
             .insert(header_of(header::SOURCE_TOPIC, &source.topic))
             .insert(header_of(header::SOURCE_PARTITION, &partition))
             .insert(header_of(header::SOURCE_OFFSET, &offset));

@@ -6,8 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use docket_kafka::KafkaSettings;
+use docket_kafka::{ConsumerOptions, KafkaSettings};
 use docket_records::{Registry, RegistryConfig};
+use docket_telemetry::{Health, Shutdown};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -19,11 +20,9 @@ use crate::config::EngineConfig;
 use crate::context::{EngineContext, Ownership};
 use crate::dlq::DeadLetters;
 use crate::error::EngineError;
-use crate::health::{self, Readiness};
 use crate::metrics::Metrics;
 use crate::record::{Decoders, Exported, Source, Stream};
 use crate::retry::Backoff;
-use crate::shutdown::Shutdown;
 use crate::sink::{Accepted, SendError, Sink};
 
 /// How often the loop looks for idle batches to flush.
@@ -37,7 +36,7 @@ pub struct Handles {
     /// The sink's metrics.
     pub metrics: Metrics,
     /// Whether the sink is ready.
-    pub ready: Readiness,
+    pub ready: Health,
 }
 
 impl Handles {
@@ -45,7 +44,7 @@ impl Handles {
     pub fn new(sink: &str) -> Self {
         Self {
             metrics: Metrics::new(sink),
-            ready: Readiness::default(),
+            ready: Health::default(),
         }
     }
 }
@@ -60,11 +59,11 @@ pub async fn run<S: Sink>(
 ) -> Result<(), EngineError> {
     config.validate()?;
     let Handles { metrics, ready } = handles;
-    let http = match config.http_addr {
+    let _endpoint = match config.http_addr {
         Some(addr) => {
-            let (bound, task) = health::serve(addr, metrics.clone(), ready.clone()).await?;
-            tracing::info!(%bound, "serving /metrics, /healthz and /readyz");
-            Some(task)
+            let endpoint = docket_telemetry::serve(addr, metrics.registry(), ready.clone()).await?;
+            tracing::info!(bound = %endpoint.addr(), "serving /metrics, /healthz and /readyz");
+            Some(endpoint)
         }
         None => None,
     };
@@ -73,7 +72,7 @@ pub async fn run<S: Sink>(
     let producer =
         docket_kafka::producer(settings).map_err(|e| EngineError::Kafka(e.to_string()))?;
     let (events_tx, events) = mpsc::unbounded_channel();
-    let consumer = crate::consumer::build(
+    let consumer = consumer(
         settings,
         &config.group_id,
         EngineContext::new(events_tx, metrics.clone()),
@@ -96,11 +95,31 @@ pub async fn run<S: Sink>(
         config,
     };
     let result = state.drive(&consumer, events, done, shutdown).await;
-    state.ready.set(false);
-    if let Some(task) = http {
-        task.abort();
-    }
+    state.ready.set_ready(false);
     result
+}
+
+/// How often librdkafka reports statistics (the source of the consumer-lag metric).
+const STATISTICS_INTERVAL_MS: &str = "5000";
+
+/// The sink group's consumer: Docket's consumer settings, `read_committed` so aborted joiner
+/// transactions are never exported, with statistics on for lag.
+fn consumer(
+    settings: &KafkaSettings,
+    group_id: &str,
+    context: EngineContext,
+) -> Result<StreamConsumer<EngineContext>, EngineError> {
+    let mut settings = settings.clone();
+    settings
+        .properties
+        .entry("statistics.interval.ms".to_owned())
+        .or_insert_with(|| STATISTICS_INTERVAL_MS.to_owned());
+    let options = ConsumerOptions {
+        group_id: group_id.to_owned(),
+        read_committed: true,
+    };
+    docket_kafka::consumer_with_context(&settings, &options, context)
+        .map_err(|e| EngineError::Kafka(e.to_string()))
 }
 
 /// A finished send.
@@ -154,7 +173,7 @@ struct State<S: Sink> {
     last_message: Instant,
     done_tx: mpsc::UnboundedSender<Done>,
     metrics: Metrics,
-    ready: Readiness,
+    ready: Health,
 }
 
 impl<S: Sink> State<S> {
@@ -200,7 +219,7 @@ impl<S: Sink> State<S> {
             }
             Ownership::Assigned(tps) => {
                 tracing::info!(partitions = tps.len(), "assigned");
-                self.ready.set(true);
+                self.ready.set_ready(true);
             }
         }
     }
@@ -476,7 +495,7 @@ impl<S: Sink> State<S> {
         consumer: &StreamConsumer<EngineContext>,
         done: &mut mpsc::UnboundedReceiver<Done>,
     ) -> Result<(), EngineError> {
-        self.ready.set(false);
+        self.ready.set_ready(false);
         for p in self.partitions.values_mut() {
             p.queued.clear();
             p.open = None;

@@ -26,5 +26,5 @@ pub enum EngineError {
     DeadLetter(String),
     /// The metrics and health endpoint could not start.
     #[error("cannot serve metrics and health: {0}")]
-    Http(#[from] std::io::Error),
+    Http(#[from] docket_telemetry::EndpointError),
 }

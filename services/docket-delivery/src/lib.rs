@@ -8,25 +8,21 @@
 
 mod batch;
 mod config;
-mod consumer;
 mod context;
 pub mod dlq;
 mod engine;
 mod error;
-mod health;
 mod metrics;
 mod record;
 mod retry;
-mod shutdown;
 mod sink;
 
 pub use batch::{Batch, Item};
 pub use config::{BatchLimits, ConfigError, EngineConfig, RetryPolicy, Streams, env};
+pub use docket_telemetry::{Health, Shutdown, Trigger};
 pub use engine::{Handles, run};
 pub use error::EngineError;
-pub use health::Readiness;
 pub use metrics::Metrics;
 pub use record::{Body, Exported, Source, Stream};
 pub use retry::Backoff;
-pub use shutdown::{Shutdown, Trigger};
 pub use sink::{Accepted, EncodeError, SendError, Sink};

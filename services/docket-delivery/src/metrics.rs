@@ -1,8 +1,6 @@
 //! Prometheus metrics of one sink, every series labelled with the sink's name.
 
-use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Metric name prefix.
 const PREFIX: &str = "docket_sink";
@@ -112,10 +110,8 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format of every metric.
-    pub fn render(&self) -> String {
-        TextEncoder::new()
-            .encode_to_string(&self.registry.gather())
-            .unwrap_or_default()
+    /// The registry every metric is registered in (served at `/metrics`).
+    pub fn registry(&self) -> Registry {
+        self.registry.clone()
     }
 }

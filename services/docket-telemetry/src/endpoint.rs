@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use prometheus::{Encoder, Registry, TextEncoder};
 use thiserror::Error;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 /// Path of the metrics page.
 pub const METRICS_PATH: &str = "/metrics";
@@ -50,20 +51,39 @@ pub struct EndpointError {
     source: std::io::Error,
 }
 
-/// Binds `addr` and serves the endpoint in the background; returns the bound address (useful
-/// with port 0).
+/// A running endpoint; it stops serving when dropped.
+#[derive(Debug)]
+pub struct Endpoint {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Endpoint {
+    /// The bound address (useful when asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `addr` and serves the endpoint in the background until the returned guard is dropped.
 pub async fn serve(
     addr: SocketAddr,
     registry: Registry,
     health: Health,
-) -> Result<SocketAddr, EndpointError> {
+) -> Result<Endpoint, EndpointError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| EndpointError { addr, source })?;
     let bound = listener
         .local_addr()
         .map_err(|source| EndpointError { addr, source })?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
@@ -80,7 +100,7 @@ pub async fn serve(
             });
         }
     });
-    Ok(bound)
+    Ok(Endpoint { addr: bound, task })
 }
 
 async fn answer(

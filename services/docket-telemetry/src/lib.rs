@@ -4,5 +4,5 @@
 mod endpoint;
 mod shutdown;
 
-pub use endpoint::{EndpointError, Health, serve};
-pub use shutdown::{Shutdown, init_logging};
+pub use endpoint::{Endpoint, EndpointError, Health, serve};
+pub use shutdown::{Shutdown, Trigger, init_logging};

@@ -8,22 +8,33 @@ pub struct Shutdown {
     rx: watch::Receiver<bool>,
 }
 
+/// Fires a [`Shutdown`] by hand (tests, embedding).
+#[derive(Debug)]
+pub struct Trigger(watch::Sender<bool>);
+
+impl Trigger {
+    /// Requests shutdown.
+    pub fn fire(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
 impl Shutdown {
     /// A signal driven by SIGTERM and Ctrl-C. Must be called inside a Tokio runtime.
-    pub fn from_signals() -> Self {
-        let (tx, rx) = watch::channel(false);
+    pub fn on_signals() -> Self {
+        let (trigger, shutdown) = Self::manual();
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutdown requested");
-            let _ = tx.send(true);
+            trigger.fire();
         });
-        Self { rx }
+        shutdown
     }
 
-    /// A signal that fires when the returned sender sends `true` (for embedding and tests).
-    pub fn manual() -> (watch::Sender<bool>, Self) {
+    /// A signal fired by the returned trigger.
+    pub fn manual() -> (Trigger, Self) {
         let (tx, rx) = watch::channel(false);
-        (tx, Self { rx })
+        (Trigger(tx), Self { rx })
     }
 
     /// Whether shutdown was requested.

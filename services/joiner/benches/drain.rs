@@ -235,7 +235,7 @@ async fn drain_with_joiner(settings: &KafkaSettings, topics: [&String; 5], n: us
         }
     }
     let elapsed = t.elapsed();
-    stop.send(true).unwrap();
+    stop.fire();
     task.await.unwrap().unwrap();
     elapsed
 }

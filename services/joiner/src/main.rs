@@ -16,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
         grace = ?config.grace,
         "docket-joiner starting"
     );
-    docket_joiner::run(config, Shutdown::from_signals())
+    docket_joiner::run(config, Shutdown::on_signals())
         .await
         .context("docket-joiner stopped")
 }

@@ -33,13 +33,13 @@ const GROUP_INSTANCE_ID: &str = "group.instance.id";
 pub async fn run(config: JoinerConfig, mut shutdown: Shutdown) -> Result<(), JoinerError> {
     let metrics = Metrics::new()?;
     let health = Health::default();
-    let addr = docket_telemetry::serve(
+    let endpoint = docket_telemetry::serve(
         config.metrics_addr,
         metrics.registry.clone(),
         health.clone(),
     )
     .await?;
-    tracing::info!(%addr, "metrics and health endpoint up");
+    tracing::info!(addr = %endpoint.addr(), "metrics and health endpoint up");
     let registry = Registry::new(&RegistryConfig::new(
         config.kafka.schema_registry_url.clone(),
     ))?;
