@@ -39,9 +39,9 @@ impl World {
         Self {
             bucket: sink::unique_bucket(&s3).await,
             group: format!("docket-sink-test-{name}-{}", uuid::Uuid::now_v7().simple()),
-            decisions: sink::topic(&format!("{name}.d"), DECISION_PARTITIONS).await,
-            audit: sink::topic(&format!("{name}.a"), AUDIT_PARTITIONS).await,
-            dlq: sink::topic(&format!("{name}.dlq"), 1).await,
+            decisions: support::unique_topic_with(&format!("{name}.d"), DECISION_PARTITIONS).await,
+            audit: support::unique_topic_with(&format!("{name}.a"), AUDIT_PARTITIONS).await,
+            dlq: support::unique_topic_with(&format!("{name}.dlq"), 1).await,
             s3,
         }
     }

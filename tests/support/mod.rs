@@ -32,9 +32,17 @@ pub async fn unique_topic(prefix: &str) -> String {
     unique_topic_with(prefix, 1).await
 }
 
+/// 16 random hex digits: unique enough, and short, because topic names end up in S3 object
+/// keys and s3s-fs keeps each object's metadata in a file named after the base64 of bucket
+/// and key (255 bytes at most).
+pub fn short_id() -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    id[16..].to_owned() // the random half of a UUIDv7
+}
+
 /// A fresh topic with `partitions` partitions that no other test or run uses.
 pub async fn unique_topic_with(prefix: &str, partitions: i32) -> String {
-    let name = format!("test.{prefix}.{}", uuid::Uuid::now_v7().simple());
+    let name = format!("t.{prefix}.{}", short_id());
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", settings().bootstrap_servers)
         .create()

@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use docket_records::{Audit, EnrichedDecision, Micros, samples};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -24,7 +22,7 @@ use sink_s3::config::S3Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{DEADLINE, registry, settings};
+use crate::support::{DEADLINE, registry, settings, short_id};
 
 /// The local stack's S3 server and keys (`dev/stack env`), unless the environment says otherwise.
 const DEFAULT_S3_ENDPOINT: &str = "http://127.0.0.1:19000";
@@ -163,32 +161,6 @@ pub fn event_counts(objects: &BTreeMap<String, Vec<serde_json::Value>>) -> BTree
 }
 
 // ------------------------------------------------------------------ Kafka
-
-/// 16 random hex digits: unique enough, and short, because s3s-fs keeps each object's
-/// metadata in a file named after the base64 of bucket and key (255 bytes at most).
-pub fn short_id() -> String {
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    id[16..].to_owned() // the random half of a UUIDv7
-}
-
-/// A fresh topic with `partitions` partitions.
-pub async fn topic(prefix: &str, partitions: i32) -> String {
-    let name = format!("t.{prefix}.{}", short_id());
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", settings().bootstrap_servers)
-        .create()
-        .expect("admin client");
-    let new = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new().operation_timeout(Some(DEADLINE));
-    for r in admin
-        .create_topics([&new], &opts)
-        .await
-        .expect("create topic")
-    {
-        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
-    }
-    name
-}
 
 /// Produces `n` enriched decisions (fresh event ids, record time now) round-robin over
 /// partitions by key; returns their event ids.
