@@ -25,6 +25,9 @@ pub enum JoinerError {
     /// The operations endpoint could not start.
     #[error(transparent)]
     Endpoint(#[from] docket_telemetry::EndpointError),
+    /// Shutdown arrived in the middle of a round, which was abandoned uncommitted.
+    #[error("round interrupted by shutdown")]
+    Interrupted,
     /// A transaction failed; the process restarts from the last committed offsets.
     #[error("transaction failed ({stage}): {source}")]
     Transaction {

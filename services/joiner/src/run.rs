@@ -58,10 +58,13 @@ pub async fn run(config: JoinerConfig, mut shutdown: Shutdown) -> Result<(), Joi
         edits = view.table.read().expect("table lock").len(),
         "policy history loaded"
     );
-    let mut joiner = Joiner::start(config, registry, view, metrics)?;
+    let mut joiner = Joiner::start(config, registry, view, metrics, shutdown.clone())?;
     health.set_ready(true);
     while !shutdown.requested() {
-        joiner.round().await?;
+        match joiner.round().await {
+            Ok(()) | Err(JoinerError::Interrupted) => {}
+            Err(e) => return Err(e),
+        }
     }
     tracing::info!("joiner stopped after its last committed round");
     Ok(())
@@ -77,6 +80,7 @@ struct Joiner {
     buffer: GraceBuffer,
     metrics: Metrics,
     lag_checked: Instant,
+    shutdown: Shutdown,
 }
 
 impl Joiner {
@@ -85,6 +89,7 @@ impl Joiner {
         registry: Registry,
         view: AuditView,
         metrics: Metrics,
+        shutdown: Shutdown,
     ) -> Result<Self, JoinerError> {
         let producer =
             docket_kafka::transactional_producer(&config.kafka, &config.transactional_id())?;
@@ -117,6 +122,7 @@ impl Joiner {
             buffer: GraceBuffer::default(),
             metrics,
             lag_checked: Instant::now(),
+            shutdown,
         })
     }
 
@@ -169,7 +175,7 @@ impl Joiner {
     ) -> Result<(), JoinerError> {
         let decoded = match msg.payload() {
             None => Err("record has no value".to_owned()),
-            Some(bytes) => self.decode(bytes).await.map_err(|e| e.to_string()),
+            Some(bytes) => self.decode(bytes).await?.map_err(|e| e.to_string()),
         };
         if msg.topic() == self.config.topics.pending {
             self.hold(&msg, decoded);
@@ -183,15 +189,23 @@ impl Joiner {
         Ok(())
     }
 
-    /// Decodes a decision, waiting out an unreachable registry.
-    async fn decode(&self, bytes: &[u8]) -> Result<Decision, docket_records::CodecError> {
+    /// Decodes a decision, waiting out an unreachable registry; a shutdown during the wait
+    /// abandons the round uncommitted.
+    async fn decode(
+        &self,
+        bytes: &[u8],
+    ) -> Result<Result<Decision, docket_records::CodecError>, JoinerError> {
         loop {
             match self.decisions.decode(bytes).await {
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(error = %e, "schema registry unavailable; retrying");
-                    tokio::time::sleep(REGISTRY_RETRY).await;
+                    let mut shutdown = self.shutdown.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(REGISTRY_RETRY) => {}
+                        _ = shutdown.wait() => return Err(JoinerError::Interrupted),
+                    }
                 }
-                other => return other,
+                other => return Ok(other),
             }
         }
     }
