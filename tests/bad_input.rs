@@ -3,7 +3,10 @@
 
 mod support;
 
+use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use docket_records::samples;
 use docket_records::{CodecError, Decision, FrameError, Registry, RegistryConfig, frame};
@@ -135,4 +138,48 @@ async fn a_registry_that_is_down_is_retryable_for_readers_and_writers() {
         "{err:?}"
     );
     assert!(err.is_retryable());
+}
+
+/// A registry that answers every request with HTTP 500 and a Confluent error body, counting
+/// the requests it got.
+fn failing_registry() -> (Registry, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/apis/ccompat/v7", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = r#"{"error_code":50001,"message":"store unavailable"}"#;
+            let response = format!(
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (Registry::new(&RegistryConfig::new(url)).unwrap(), hits)
+}
+
+#[tokio::test]
+async fn a_registry_server_error_is_retryable_and_not_remembered() {
+    let bytes = valid_bytes(&registry()).await;
+    let (failing, hits) = failing_registry();
+    let decoder = failing.decoder::<Decision>();
+    for attempt in 1..=2 {
+        let err = decoder.decode(&bytes).await.unwrap_err();
+        assert!(
+            matches!(err, CodecError::RegistryUnavailable { .. }),
+            "{err:?}"
+        );
+        assert!(err.is_retryable());
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            attempt,
+            "every attempt asks the registry again"
+        );
+    }
 }

@@ -165,7 +165,10 @@ impl<T: serde::Serialize> Encoder<T> {
             .registrar
             .get_schema_and_id(&self.subject, self.strategy.clone())
             .await
-            .map_err(|e| classify(e, Lookup::Subject(self.subject.clone())))?;
+            .map_err(|e| {
+                self.registrar.remove_errors_from_cache();
+                classify(e, Lookup::Subject(self.subject.clone()))
+            })?;
         Ok(*self.id.get_or_init(|| registered.id))
     }
 
@@ -284,11 +287,14 @@ fn subject_of(strategy: &SubjectNameStrategy) -> String {
         .expect("the topic-name strategy always names a subject")
 }
 
+/// The writer schema of `id`. Failures are never remembered: the converter would cache a
+/// non-retryable answer (even a server error) for the life of the process, turning every later
+/// record with that id into a dead letter.
 async fn writer_schema(lookups: &AvroDecoder, id: u32) -> Result<Arc<AvroSchema>, CodecError> {
-    lookups
-        .get_schema(id)
-        .await
-        .map_err(|e| classify(e, Lookup::Id(id)))
+    lookups.get_schema(id).await.map_err(|e| {
+        lookups.remove_errors_from_cache();
+        classify(e, Lookup::Id(id))
+    })
 }
 
 fn read_with_writer(id: u32, writer: &Schema, body: &[u8]) -> Result<Value, CodecError> {
@@ -344,10 +350,12 @@ enum Lookup {
 }
 
 /// Error codes of the Confluent registry API (Apicurio's compatibility API uses the same).
-const NOT_FOUND_CODES: std::ops::RangeInclusive<u32> = 40400..=40499;
-const HTTP_NOT_FOUND: u32 = 404;
-const HTTP_CONFLICT: u32 = 409;
-const INVALID_SCHEMA_CODES: std::ops::RangeInclusive<u32> = 42200..=42299;
+/// HTTP 404 and the registry's 404xx codes.
+const NOT_FOUND_CODES: [std::ops::RangeInclusive<u32>; 2] = [404..=404, 40400..=40499];
+/// HTTP 409 (incompatible) and the 422xx codes (invalid schema).
+const REJECTED_CODES: [std::ops::RangeInclusive<u32>; 2] = [409..=409, 42200..=42299];
+/// HTTP 5xx and the registry's 500xx codes.
+const SERVER_ERROR_CODES: [std::ops::RangeInclusive<u32>; 2] = [500..=599, 50000..=59999];
 
 fn registry_error_code(e: &SRCError) -> Option<u32> {
     let mut source = std::error::Error::source(e);
@@ -360,15 +368,22 @@ fn registry_error_code(e: &SRCError) -> Option<u32> {
     None
 }
 
+/// Sorts a registry failure into the data's fault (dead-letter) or the registry's (retry).
 fn classify(e: SRCError, lookup: Lookup) -> CodecError {
     let reason = e.to_string();
     let code = registry_error_code(&e);
-    let not_found = code.is_some_and(|c| c == HTTP_NOT_FOUND || NOT_FOUND_CODES.contains(&c));
-    let rejected = code.is_some_and(|c| c == HTTP_CONFLICT || INVALID_SCHEMA_CODES.contains(&c));
+    let is = |codes: &[std::ops::RangeInclusive<u32>]| {
+        code.is_some_and(|c| codes.iter().any(|r| r.contains(&c)))
+    };
+    let not_found = is(&NOT_FOUND_CODES);
+    let rejected = is(&REJECTED_CODES);
+    let unavailable = e.retriable || is(&SERVER_ERROR_CODES);
     match lookup {
         Lookup::Id(id) if not_found => CodecError::UnknownSchema { id, reason },
         Lookup::Subject(subject) if rejected => CodecError::SchemaRejected { subject, reason },
-        _ if e.retriable => CodecError::RegistryUnavailable { reason },
+        _ if unavailable => CodecError::RegistryUnavailable { reason },
+        // The registry answered, but what it holds under the id is no usable Avro schema.
+        Lookup::Id(id) if code.is_none() => CodecError::UnknownSchema { id, reason },
         _ => CodecError::Registry { reason },
     }
 }

@@ -23,7 +23,8 @@ pub enum CodecError {
     /// The bytes are not in the Confluent wire format.
     #[error("not a schema-registry framed message: {0}")]
     Frame(#[from] FrameError),
-    /// The registry does not know the schema id in the frame.
+    /// The registry does not know the schema id in the frame, or holds no usable Avro schema
+    /// under it.
     #[error("schema id {id} is unknown to the schema registry: {reason}")]
     UnknownSchema {
         /// The id from the frame.
@@ -45,7 +46,8 @@ pub enum CodecError {
         /// The registry's answer.
         reason: String,
     },
-    /// The registry answered in a way the codec cannot use.
+    /// The registry answered in a way the codec cannot use (a refused credential, an answer it
+    /// cannot parse). The data is not at fault: retry or stop, never dead-letter.
     #[error("schema registry error: {reason}")]
     Registry {
         /// What failed.
@@ -80,9 +82,12 @@ pub enum CodecError {
 }
 
 impl CodecError {
-    /// Whether retrying the same operation later can succeed. Every other error is a property
-    /// of the data (dead-letter it) or of the deployment (stop and report).
+    /// Whether the registry, not the data, is at fault, so that retrying later can succeed.
+    /// Every other error is a property of the record: dead-letter it.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, CodecError::RegistryUnavailable { .. })
+        matches!(
+            self,
+            CodecError::RegistryUnavailable { .. } | CodecError::Registry { .. }
+        )
     }
 }
