@@ -120,6 +120,11 @@ impl ConfigError {
     }
 }
 
+/// Bytes held in batches not yet accepted, across partitions, before consumption pauses.
+/// Measured on a million 1 KB records (with 16 MiB objects): 256 MiB gave 60k records/s at
+/// 701 MiB peak RSS, 64 MiB gave 50 to 57k records/s at about 410 MiB.
+const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+
 impl EngineConfig {
     /// The defaults for sink `name`: Docket's topics, its group and dead-letter topic.
     pub fn for_sink(name: &str, streams: Streams, limits: BatchLimits) -> Self {
@@ -131,7 +136,7 @@ impl EngineConfig {
             audit_topic: docket_kafka::topic::AUDIT.to_owned(),
             streams,
             limits,
-            max_buffered_bytes: 256 * 1024 * 1024,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             retry: RetryPolicy::default(),
             shutdown_grace: Duration::from_secs(20),
             http_addr: None,

@@ -36,11 +36,11 @@ pub mod env {
     pub const TIMEOUT_SECS: &str = "DOCKET_S3_TIMEOUT_SECS";
 }
 
-/// S3's batch limits: objects of at most 100,000 records or 32 MiB of NDJSON, within one
+/// S3's batch limits: objects of at most 100,000 records or 16 MiB of NDJSON, within one
 /// five-minute record-time window; the tail waits 5 s of idleness.
 pub const DEFAULT_LIMITS: BatchLimits = BatchLimits {
     max_records: 100_000,
-    max_bytes: 32 * 1024 * 1024,
+    max_bytes: 16 * 1024 * 1024,
     window: Duration::from_secs(300),
     idle_flush: Duration::from_secs(5),
 };
