@@ -1,0 +1,39 @@
+//! `docket-gateway`: runs the gateway from its configuration until SIGTERM.
+//! `docket-gateway hash` reads a secret from stdin and prints the SHA-256 digest that the
+//! configuration file stores for API keys and admin tokens.
+
+use std::io::Read;
+
+use anyhow::Context;
+use docket_gateway::GatewayConfig;
+use docket_telemetry::Shutdown;
+
+const HASH_COMMAND: &str = "hash";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some(HASH_COMMAND) {
+        let mut secret = String::new();
+        std::io::stdin()
+            .read_to_string(&mut secret)
+            .context("reading the secret from stdin")?;
+        println!(
+            "{}",
+            docket_gateway::secret::digest(secret.trim_end_matches(['\r', '\n']))
+        );
+        return Ok(());
+    }
+    docket_telemetry::init_logging();
+    let config = GatewayConfig::from_env().context("invalid gateway configuration")?;
+    tracing::info!(
+        instance = %config.instance,
+        listen = %config.listen,
+        decisions = %config.decisions_topic,
+        audit = %config.audit_topic,
+        on_spool_full = ?config.spool.on_full,
+        "docket-gateway starting"
+    );
+    docket_gateway::run(config, Shutdown::on_signals())
+        .await
+        .context("docket-gateway stopped")
+}

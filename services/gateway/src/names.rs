@@ -1,0 +1,127 @@
+//! Every name the gateway shares with the outside: environment variables, HTTP headers and
+//! paths, error types, audit actions and resource kinds.
+
+/// Environment variables (the last configuration layer).
+pub mod env {
+    /// Path of the JSON configuration file (the middle layer).
+    pub const CONFIG_FILE: &str = "DOCKET_GATEWAY_CONFIG";
+    /// `host:port` the HTTP server listens on.
+    pub const LISTEN: &str = "DOCKET_GATEWAY_LISTEN";
+    /// Name of this instance in decision records.
+    pub const INSTANCE: &str = "DOCKET_GATEWAY_INSTANCE";
+    /// Topic of decision records.
+    pub const DECISIONS_TOPIC: &str = "DOCKET_GATEWAY_DECISIONS_TOPIC";
+    /// Topic of audit records.
+    pub const AUDIT_TOPIC: &str = "DOCKET_GATEWAY_AUDIT_TOPIC";
+    /// Directory of the persistent state file and the spool.
+    pub const STATE_DIR: &str = "DOCKET_GATEWAY_STATE_DIR";
+    /// Largest spool size in bytes.
+    pub const SPOOL_MAX_BYTES: &str = "DOCKET_GATEWAY_SPOOL_MAX_BYTES";
+    /// `fail_closed` or `fail_open`.
+    pub const ON_SPOOL_FULL: &str = "DOCKET_GATEWAY_ON_SPOOL_FULL";
+    /// Largest accepted request body in bytes.
+    pub const MAX_BODY_BYTES: &str = "DOCKET_GATEWAY_MAX_BODY_BYTES";
+    /// How long Kafka may take to acknowledge a record before it is spooled, in milliseconds.
+    pub const DELIVERY_TIMEOUT_MS: &str = "DOCKET_GATEWAY_DELIVERY_TIMEOUT_MS";
+    /// Timeout of one upstream call, in milliseconds.
+    pub const UPSTREAM_TIMEOUT_MS: &str = "DOCKET_GATEWAY_UPSTREAM_TIMEOUT_MS";
+}
+
+/// HTTP headers.
+pub mod header {
+    /// The request's correlation id (its W3C trace id).
+    pub const CORRELATION_ID: &str = "x-correlation-id";
+    /// W3C trace context.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// Id of an admin API request (the audit record's `request_id`).
+    pub const REQUEST_ID: &str = "x-request-id";
+    /// Bearer scheme prefix of the `Authorization` header.
+    pub const BEARER: &str = "Bearer ";
+}
+
+/// HTTP paths.
+pub mod path {
+    /// The chat completions endpoint.
+    pub const CHAT: &str = "/v1/chat/completions";
+    /// Prefix of the admin API.
+    pub const ADMIN_PREFIX: &str = "/admin/v1/";
+    /// Prometheus metrics.
+    pub const METRICS: &str = "/metrics";
+    /// Liveness.
+    pub const HEALTH: &str = "/healthz";
+    /// Readiness.
+    pub const READY: &str = "/readyz";
+}
+
+/// `error.type` values of JSON error answers.
+pub mod error_type {
+    /// A policy denied the request.
+    pub const POLICY_DENIED: &str = "policy_denied";
+    /// Missing, unknown or revoked API key, or a bad admin token.
+    pub const INVALID_API_KEY: &str = "invalid_api_key";
+    /// The caller's role does not allow the call.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// The body is not a valid request.
+    pub const INVALID_REQUEST: &str = "invalid_request_error";
+    /// The body is larger than allowed.
+    pub const TOO_LARGE: &str = "request_too_large";
+    /// The model is not configured.
+    pub const MODEL_NOT_FOUND: &str = "model_not_found";
+    /// The model is disabled or not allowed for the key.
+    pub const MODEL_NOT_ALLOWED: &str = "model_not_allowed";
+    /// The upstream failed.
+    pub const UPSTREAM: &str = "upstream_error";
+    /// The gateway cannot record decisions (spool full, fail-closed).
+    pub const UNAVAILABLE: &str = "service_unavailable";
+    /// No such route or resource.
+    pub const NOT_FOUND: &str = "not_found";
+    /// The resource exists already.
+    pub const CONFLICT: &str = "conflict";
+}
+
+/// Resource kinds of the admin API and the audit stream.
+pub mod resource {
+    /// A policy.
+    pub const POLICY: &str = "policy";
+    /// A model.
+    pub const MODEL: &str = "model";
+    /// An upstream provider.
+    pub const PROVIDER: &str = "provider";
+    /// An API key.
+    pub const KEY: &str = "key";
+}
+
+/// Verbs of audit actions (`<resource>.<verb>`).
+pub mod verb {
+    /// Created.
+    pub const CREATE: &str = "create";
+    /// Replaced or changed.
+    pub const UPDATE: &str = "update";
+    /// Deleted.
+    pub const DELETE: &str = "delete";
+    /// Enabled.
+    pub const ENABLE: &str = "enable";
+    /// Disabled.
+    pub const DISABLE: &str = "disable";
+    /// Revoked.
+    pub const REVOKE: &str = "revoke";
+}
+
+/// Redaction entity types as recorded in decisions.
+pub mod entity {
+    /// An e-mail address.
+    pub const EMAIL: &str = "email";
+    /// A payment card number passing the Luhn check.
+    pub const CARD_NUMBER: &str = "card_number";
+    /// A phone number.
+    pub const PHONE: &str = "phone";
+    /// A secret that looks like an API key.
+    pub const API_KEY: &str = "api_key";
+}
+
+/// Name of the built-in deterministic provider.
+pub const ECHO_PROVIDER: &str = "echo";
+/// Actor type of administrators.
+pub const ACTOR_USER: &str = "user";
+/// Actor id and role recorded when a call carries no valid admin token.
+pub const ANONYMOUS: &str = "anonymous";
