@@ -1,0 +1,315 @@
+//! Running `docket-gateway` as a child process for end-to-end tests: a configuration file
+//! with hashed secrets, unique topics and state directory per test, HTTP helpers, and
+//! reading its records back from Kafka.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use docket_records::{Audit, Decision};
+use rdkafka::message::OwnedMessage;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// The test caller's key.
+pub const KEY_ID: &str = "key-alice";
+/// Its secret.
+pub const KEY_SECRET: &str = "sk-test-alice-0123456789";
+/// Admin tokens by role.
+pub const SUPER_TOKEN: &str = "token-super";
+/// A policy admin's token.
+pub const POLICY_TOKEN: &str = "token-policy";
+/// A viewer's token.
+pub const VIEWER_TOKEN: &str = "token-viewer";
+
+/// SHA-256 of `secret`, computed by the gateway binary itself (`docket-gateway hash`).
+pub fn digest(secret: &str) -> String {
+    let mut child = Command::new(binary("docket-gateway", "docket-gateway"))
+        .arg("hash")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("hash runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(secret.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A gateway set-up: configuration, topics and state directory; start it as often as needed.
+pub struct Fixture {
+    pub decisions: String,
+    pub audit: String,
+    pub dir: PathBuf,
+    pub port: u16,
+    pub env: Vec<(String, String)>,
+}
+
+/// Models of every fixture: two echo models.
+fn models() -> Value {
+    json!([
+        {"name": "echo-small", "provider": "echo"},
+        {"name": "echo-big", "provider": "echo"},
+        {"name": "echo-off", "provider": "echo", "enabled": false}
+    ])
+}
+
+impl Fixture {
+    /// Unique topics on the shared stack, `policies` seeded.
+    pub async fn new(policies: Value) -> Self {
+        let decisions = unique_topic("gw-decisions").await;
+        let audit = unique_topic("gw-audit").await;
+        Self::with_topics(policies, decisions, audit)
+    }
+
+    /// With given topics (e.g. on another broker).
+    pub fn with_topics(policies: Value, decisions: String, audit: String) -> Self {
+        let dir = std::env::temp_dir().join(format!("docket-gw-{}", short_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = json!({
+            "max_body_bytes": 4096,
+            "admins": [
+                {"id": "root", "token_sha256": digest(SUPER_TOKEN), "role": "super_admin"},
+                {"id": "polly", "token_sha256": digest(POLICY_TOKEN), "role": "policy_admin"},
+                {"id": "vera", "token_sha256": digest(VIEWER_TOKEN), "role": "viewer"}
+            ],
+            "keys": [{"id": KEY_ID, "secret_sha256": digest(KEY_SECRET), "user": "alice",
+                      "team": "research", "models": ["echo-small", "echo-big", "echo-off"]}],
+            "models": models(),
+            "policies": policies,
+        });
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(&config).unwrap(),
+        )
+        .unwrap();
+        Self {
+            decisions,
+            audit,
+            dir,
+            port: free_port(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Adds or replaces an environment variable of the gateway process.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(n, _)| n != name);
+        self.env.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Base URL of the gateway.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Where the gateway's log lines go (appended across restarts).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("gateway.log")
+    }
+
+    /// Starts the gateway and waits until it answers `/healthz`.
+    pub async fn start(&self) -> Gateway {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let child = Command::new(binary("docket-gateway", "docket-gateway"))
+            .env("DOCKET_GATEWAY_CONFIG", self.dir.join("config.json"))
+            .env("DOCKET_GATEWAY_STATE_DIR", self.dir.join("state"))
+            .env("DOCKET_GATEWAY_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("DOCKET_GATEWAY_DECISIONS_TOPIC", &self.decisions)
+            .env("DOCKET_GATEWAY_AUDIT_TOPIC", &self.audit)
+            .env("DOCKET_GATEWAY_INSTANCE", "gw-test")
+            .env("RUST_LOG", "info,docket_gateway=debug")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("gateway starts");
+        let gateway = Gateway {
+            child,
+            base: self.base(),
+            client: reqwest::Client::new(),
+        };
+        let url = format!("{}/healthz", gateway.base);
+        eventually("the gateway to serve", || {
+            let client = gateway.client.clone();
+            let url = url.clone();
+            async move {
+                client
+                    .get(url)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status() == 200)
+                    .map(|_| ())
+            }
+        })
+        .await;
+        gateway
+    }
+
+    /// The gateway's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+/// A running gateway, killed (SIGKILL) when dropped.
+pub struct Gateway {
+    child: Child,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+/// An HTTP answer: status, correlation id header, request id header, JSON body.
+pub struct Answer {
+    pub status: u16,
+    pub correlation_id: String,
+    pub traceparent: String,
+    pub request_id: Option<String>,
+    pub body: Value,
+}
+
+impl Gateway {
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// `POST /v1/chat/completions` with `key` (none when `None`).
+    pub async fn chat(&self, key: Option<&str>, body: &Value) -> Answer {
+        self.chat_raw(key, serde_json::to_vec(body).unwrap(), &[])
+            .await
+    }
+
+    /// A chat request with a raw body and extra headers.
+    pub async fn chat_raw(
+        &self,
+        key: Option<&str>,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self
+            .client
+            .post(format!("{}/v1/chat/completions", self.base))
+            .body(body);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        answer(req.send().await.expect("gateway answers")).await
+    }
+
+    /// An admin call.
+    pub async fn admin(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self
+            .client
+            .request(method, format!("{}/admin/v1/{path}", self.base))
+            .header("authorization", format!("Bearer {token}"));
+        if let Some(b) = body {
+            req = req.body(serde_json::to_vec(&b).unwrap());
+        }
+        answer(req.send().await.expect("gateway answers")).await
+    }
+
+    /// The sum of the samples of metric `name` (all label sets), if the page is reachable.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let body = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        Some(
+            body.lines()
+                .filter(|l| l.split(['{', ' ']).next() == Some(name))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum(),
+        )
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn answer(r: reqwest::Response) -> Answer {
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let correlation_id = header("x-correlation-id").expect("x-correlation-id on every answer");
+    let traceparent = header("traceparent").expect("traceparent on every answer");
+    let request_id = header("x-request-id");
+    let status = r.status().as_u16();
+    let bytes = r.bytes().await.unwrap();
+    Answer {
+        status,
+        correlation_id,
+        traceparent,
+        request_id,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+/// A one-message chat request.
+pub fn ask(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// The first `n` decisions of `topic`, with the raw messages.
+pub async fn decisions(topic: &str, n: usize) -> Vec<(Decision, OwnedMessage)> {
+    let decoder = registry().decoder::<Decision>();
+    let mut out = Vec::new();
+    for m in consume(topic, n).await {
+        out.push((decoder.decode(payload(&m)).await.expect("a decision"), m));
+    }
+    out
+}
+
+/// The first `n` audit records of `topic`, with the raw messages.
+pub async fn audits(topic: &str, n: usize) -> Vec<(Audit, OwnedMessage)> {
+    let decoder = registry().decoder::<Audit>();
+    let mut out = Vec::new();
+    for m in consume(topic, n).await {
+        out.push((
+            decoder.decode(payload(&m)).await.expect("an audit record"),
+            m,
+        ));
+    }
+    out
+}
