@@ -313,3 +313,124 @@ pub async fn audits(topic: &str, n: usize) -> Vec<(Audit, OwnedMessage)> {
     }
     out
 }
+
+/// A Kafka broker of the test's own (started with `dev/stack start kafka` in a private state
+/// directory and ports), so a test can stop and start it without disturbing other tests.
+pub struct PrivateKafka {
+    home: PathBuf,
+    port: u16,
+    controller: u16,
+}
+
+impl PrivateKafka {
+    /// Starts a fresh broker and waits until it is ready.
+    pub fn start_new() -> Self {
+        let kafka = Self {
+            home: std::env::temp_dir().join(format!("docket-kafka-{}", short_id())),
+            port: free_port(),
+            controller: free_port(),
+        };
+        kafka.start();
+        kafka
+    }
+
+    fn stack(&self, command: &str) {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dev/stack");
+        let status = Command::new(script)
+            .args([command, "kafka"])
+            .env("DOCKET_STACK_HOME", &self.home)
+            .env("DOCKET_KAFKA_PORT", self.port.to_string())
+            .env("DOCKET_KAFKA_CONTROLLER_PORT", self.controller.to_string())
+            .env("DOCKET_KAFKA_HEAP", "384m")
+            .stdout(Stdio::null())
+            .status()
+            .expect("dev/stack runs");
+        assert!(status.success(), "dev/stack {command} kafka");
+    }
+
+    /// Starts the (stopped) broker and waits until it is ready.
+    pub fn start(&self) {
+        self.stack("start");
+    }
+
+    /// Stops the broker; its data stays.
+    pub fn stop(&self) {
+        self.stack("stop");
+    }
+
+    /// Its bootstrap address.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn settings(&self) -> docket_kafka::KafkaSettings {
+        let mut s = settings();
+        s.bootstrap_servers = self.bootstrap();
+        s
+    }
+
+    /// A fresh one-partition topic on this broker.
+    pub async fn topic(&self, prefix: &str) -> String {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        let name = format!("t.{prefix}.{}", short_id());
+        let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+            rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", self.bootstrap())
+                .create()
+                .unwrap();
+        let topic = NewTopic::new(&name, 1, TopicReplication::Fixed(1));
+        let opts = AdminOptions::new().operation_timeout(Some(DEADLINE));
+        for r in admin
+            .create_topics([&topic], &opts)
+            .await
+            .expect("topic created")
+        {
+            r.expect("topic created");
+        }
+        name
+    }
+
+    /// Every decision of `topic` that arrives until `quiet` passes without one, after at least
+    /// `at_least` have arrived (failing after [`DEADLINE`] otherwise).
+    pub async fn decisions(
+        &self,
+        topic: &str,
+        at_least: usize,
+        quiet: std::time::Duration,
+    ) -> Vec<Decision> {
+        use rdkafka::consumer::{Consumer, StreamConsumer};
+        use rdkafka::{Message, Offset, TopicPartitionList};
+        let options = docket_kafka::ConsumerOptions {
+            group_id: format!("test-{}", short_id()),
+            read_committed: true,
+        };
+        let consumer: StreamConsumer = docket_kafka::consumer(&self.settings(), &options).unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&tpl).unwrap();
+        let decoder = registry().decoder::<Decision>();
+        let start = std::time::Instant::now();
+        let mut out = Vec::new();
+        loop {
+            let wait = if out.len() < at_least {
+                DEADLINE.saturating_sub(start.elapsed())
+            } else {
+                quiet
+            };
+            match tokio::time::timeout(wait, consumer.recv()).await {
+                Ok(Ok(m)) => out.push(decoder.decode(m.payload().unwrap()).await.unwrap()),
+                Ok(Err(e)) => panic!("reading: {e}"),
+                Err(_) if out.len() >= at_least => return out,
+                Err(_) => panic!("only {} of {at_least} decisions arrived", out.len()),
+            }
+        }
+    }
+}
+
+impl Drop for PrivateKafka {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
