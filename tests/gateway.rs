@@ -206,6 +206,14 @@ async fn every_verdict_is_recorded_with_every_field() {
             assert!(!raw.contains(secret), "{secret} in a record");
         }
     }
+    assert_eq!(gw.metric("docket_gateway_requests_total").await, Some(5.0));
+    eventually("published records counted", || async {
+        gw.metric("docket_gateway_records_published_total")
+            .await
+            .filter(|n| *n == 6.0)
+    })
+    .await;
+    assert_eq!(gw.metric("docket_gateway_spool_records").await, Some(0.0));
     let log = f.log();
     assert!(
         log.contains(&deny.correlation_id),

@@ -1,6 +1,6 @@
 //! Upstream providers: the built-in deterministic `echo` and OpenAI-compatible HTTP APIs.
 
-mod echo;
+pub mod echo;
 mod openai;
 
 use std::time::Duration;
