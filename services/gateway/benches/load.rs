@@ -230,6 +230,19 @@ async fn run_steps(echo: SocketAddr, gateway: SocketAddr) {
             }
         );
     }
+    let metrics = client
+        .get(format!("http://{gateway}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("docket_gateway_records_") || l.starts_with("docket_gateway_spool_records")
+    }) {
+        println!("{line}");
+    }
     println!(
         "highest sustained rate (p99 <= {}ms, no errors): echo alone {} req/s, gateway {} req/s",
         P99_LIMIT.as_millis(),
