@@ -127,14 +127,7 @@ impl Joiner {
     }
 
     async fn round(&mut self) -> Result<(), JoinerError> {
-        let generation = self.consumer.context().generation();
         let batch = self.collect().await;
-        if self.consumer.context().generation() != generation {
-            // Positions were reset to the committed offsets: everything will come again.
-            self.buffer.clear();
-            self.note_assignment();
-            return Ok(());
-        }
         let (started, consumed) = (Instant::now(), batch.len());
         let mut out = RoundOutput::default();
         for msg in batch {
@@ -151,21 +144,49 @@ impl Joiner {
         Ok(())
     }
 
-    async fn collect(&self) -> Vec<OwnedMessage> {
+    /// Collects up to a batch. A rebalance while collecting (it happens inside `recv`) ends
+    /// the old assignment: what was collected before it, and the grace buffer, are dropped
+    /// uncommitted (their partitions restart from the committed offsets), while what arrives
+    /// after it belongs to the new assignment and is kept.
+    async fn collect(&mut self) -> Vec<OwnedMessage> {
         let mut batch = Vec::new();
-        match tokio::time::timeout(IDLE_TICK, self.consumer.recv()).await {
-            Ok(Ok(m)) => batch.push(m.detach()),
-            Ok(Err(e)) => tracing::warn!(error = %e, "consume failed"),
-            Err(_) => return batch,
-        }
-        let until = tokio::time::Instant::now() + self.config.batch_wait;
-        while batch.len() < self.config.batch_max {
-            match tokio::time::timeout_at(until, self.consumer.recv()).await {
-                Ok(Ok(m)) => batch.push(m.detach()),
-                _ => break,
+        let mut generation = self.consumer.context().generation();
+        let first = tokio::time::timeout(IDLE_TICK, self.consumer.recv()).await;
+        let first = match first {
+            Ok(Ok(m)) => Some(m.detach()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "consume failed");
+                None
+            }
+            Err(_) => None,
+        };
+        if let Some(m) = first {
+            self.keep(&mut batch, &mut generation, m);
+            let until = tokio::time::Instant::now() + self.config.batch_wait;
+            while batch.len() < self.config.batch_max {
+                match tokio::time::timeout_at(until, self.consumer.recv()).await {
+                    Ok(Ok(m)) => self.keep(&mut batch, &mut generation, m.detach()),
+                    _ => break,
+                }
             }
         }
+        self.drop_if_rebalanced(&mut batch, &mut generation);
         batch
+    }
+
+    fn keep(&mut self, batch: &mut Vec<OwnedMessage>, generation: &mut u64, msg: OwnedMessage) {
+        self.drop_if_rebalanced(batch, generation);
+        batch.push(msg);
+    }
+
+    fn drop_if_rebalanced(&mut self, batch: &mut Vec<OwnedMessage>, generation: &mut u64) {
+        let now = self.consumer.context().generation();
+        if now != *generation {
+            batch.clear();
+            self.buffer.clear();
+            self.note_assignment();
+            *generation = now;
+        }
     }
 
     async fn handle(
