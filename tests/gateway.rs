@@ -392,7 +392,21 @@ async fn admin_edits_are_audited_and_drive_later_decisions() {
         .admin(SUPER_TOKEN, Method::POST, "models/echo-big/disable", None)
         .await;
     assert_eq!(model_off.status, 200);
-    let records = audits(&f.audit, 7).await;
+    let provider = json!({"base_url": "http://127.0.0.1:9/v1", "api_key_env": "ECHO_KEY"});
+    let refused = gw
+        .admin(
+            POLICY_TOKEN,
+            Method::PUT,
+            "providers/echo",
+            Some(provider.clone()),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let changed = gw
+        .admin(SUPER_TOKEN, Method::PUT, "providers/echo", Some(provider))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let records = audits(&f.audit, 9).await;
     assert_eq!(
         (records[5].0.action.as_str(), records[5].0.policy_version),
         ("policy.disable", Some(3))
@@ -404,6 +418,18 @@ async fn admin_edits_are_audited_and_drive_later_decisions() {
         ),
         ("model.disable", "echo-big")
     );
+    let (denied, updated) = (&records[7].0, &records[8].0);
+    assert_eq!(
+        (denied.action.as_str(), denied.outcome),
+        ("provider.update", Outcome::Denied)
+    );
+    assert_eq!(
+        (updated.action.as_str(), updated.outcome),
+        ("provider.update", Outcome::Success)
+    );
+    assert_eq!(updated.details["base_url"], "http://127.0.0.1:9/v1");
+    assert_eq!(updated.details["api_key_env"], "ECHO_KEY");
+    assert_eq!(updated.policy_version, None);
 }
 
 /// What is sent, with which key, and the status and error type expected.
@@ -501,4 +527,46 @@ async fn bad_input_gets_clear_answers_and_no_decision() {
     })
     .await;
     assert_eq!(rejected, 7.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streamed_answers_are_redacted_before_they_are_sent() {
+    let f = Fixture::new(policies()).await;
+    let gw = f.start().await;
+    let mut body = ask("echo-small", &format!("codename {CODENAME}"));
+    body["stream"] = json!(true);
+    let r = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .header("authorization", format!("Bearer {KEY_SECRET}"))
+        .body(serde_json::to_vec(&body).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let correlation_id = r.headers()["x-correlation-id"].to_str().unwrap().to_owned();
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(CODENAME), "{text}");
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.last(), Some(&"data: [DONE]"));
+    let chunk: serde_json::Value =
+        serde_json::from_str(events[0].strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(chunk["object"], "chat.completion.chunk");
+    assert_eq!(
+        chunk["choices"][0]["delta"]["content"],
+        "echo: codename [REDACTED:codename]"
+    );
+    let records = decisions(&f.decisions, 2).await;
+    let stages: Vec<_> = records
+        .iter()
+        .map(|(d, _)| (d.correlation_id.as_str(), d.stage, d.verdict))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            (correlation_id.as_str(), Stage::Request, Verdict::Allow),
+            (correlation_id.as_str(), Stage::Response, Verdict::Redact)
+        ]
+    );
 }

@@ -3,10 +3,13 @@
 //! evaluate the response-stage policies (recording a decision when one acted), answer.
 //!
 //! Refusals before policy evaluation (spool full in fail-closed mode, missing or revoked
-//! key, oversized or malformed body, unknown, disabled or not-allowed model, streaming) are
+//! key, oversized or malformed body, unknown, disabled or not-allowed model) are
 //! counted in `docket_gateway_rejected_total{reason}` and logged with the correlation id, but
 //! produce no decision record: no policy was evaluated, and the caller or model they would
 //! name is unknown or unauthenticated.
+//!
+//! `stream: true` is served by [`super::sse`]: the upstream answer is taken whole, the
+//! response-stage policies run on it, and only then is it streamed, so redaction holds.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -16,7 +19,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::{Body, BodyError, bearer, error, json_response, read_body};
+use super::{Body, BodyError, bearer, error, json_response, read_body, sse};
 use crate::App;
 use crate::names::error_type;
 use crate::policy::routing::Route;
@@ -95,6 +98,7 @@ async fn serve(
     let snapshot = app.store.snapshot();
     let key = authenticate(&snapshot, req.headers())?.clone();
     let mut body = parse(read_body(req, app.config.max_body_bytes).await)?;
+    let streaming = sse::requested(&mut body);
     let requested = check_model(&snapshot, &key, &body)?;
     let ctx = RequestContext {
         api_key_id: &key.id,
@@ -165,6 +169,9 @@ async fn serve(
         return Ok(deny(app, &after, &trace.trace_id));
     }
     count(app, outcome.verdict.max(after.verdict));
+    if streaming {
+        return Ok(sse::response(&answer));
+    }
     Ok(json_response(StatusCode::OK, &answer))
 }
 
@@ -235,14 +242,6 @@ fn parse(body: Result<hyper::body::Bytes, BodyError>) -> Result<Value, Rejection
         .is_none_or(Vec::is_empty)
     {
         return Err(invalid("'messages' must be a non-empty array".to_owned()));
-    }
-    if value.get("stream").and_then(Value::as_bool) == Some(true) {
-        return Err(Rejection::new(
-            "stream",
-            StatusCode::BAD_REQUEST,
-            error_type::INVALID_REQUEST,
-            "streaming is not supported; send stream: false",
-        ));
     }
     Ok(value)
 }

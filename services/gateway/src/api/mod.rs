@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod chat;
 mod ops;
+mod sse;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
