@@ -164,6 +164,12 @@ impl Fixture {
     }
 }
 
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A running gateway, killed (SIGKILL) when dropped.
 pub struct Gateway {
     child: Child,
