@@ -32,28 +32,36 @@ fn base_config(settings: &KafkaSettings) -> ClientConfig {
     config
         .set("bootstrap.servers", &settings.bootstrap_servers)
         .set("client.id", &settings.client_id);
+    config
+}
+
+/// Applies the explicit properties last, so they win over Docket's defaults.
+fn with_overrides(mut config: ClientConfig, settings: &KafkaSettings) -> ClientConfig {
     for (k, v) in &settings.properties {
         config.set(k, v);
     }
     config
 }
 
-/// An idempotent producer: `acks=all`, ordered retries, zstd compression.
-pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, ClientError> {
+/// Docket's producer defaults: idempotent, `acks=all`, zstd, a short linger.
+fn producer_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = base_config(settings);
     config
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", "zstd")
         .set("linger.ms", "5");
-    // Explicit properties win over Docket's defaults.
-    for (k, v) in &settings.properties {
-        config.set(k, v);
-    }
-    config.create().map_err(|source| ClientError {
-        role: "producer",
-        source,
-    })
+    config
+}
+
+/// An idempotent producer: `acks=all`, ordered retries, zstd compression.
+pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, ClientError> {
+    with_overrides(producer_config(settings), settings)
+        .create()
+        .map_err(|source| ClientError {
+            role: "producer",
+            source,
+        })
 }
 
 /// A transactional producer (idempotent, `acks=all`) with the given `transactional.id`; the
@@ -62,21 +70,16 @@ pub fn transactional_producer(
     settings: &KafkaSettings,
     transactional_id: &str,
 ) -> Result<FutureProducer, ClientError> {
-    let mut config = base_config(settings);
+    let mut config = producer_config(settings);
     config
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "zstd")
-        .set("linger.ms", "5")
         .set("transactional.id", transactional_id)
         .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS);
-    for (k, v) in &settings.properties {
-        config.set(k, v);
-    }
-    config.create().map_err(|source| ClientError {
-        role: "transactional producer",
-        source,
-    })
+    with_overrides(config, settings)
+        .create()
+        .map_err(|source| ClientError {
+            role: "transactional producer",
+            source,
+        })
 }
 
 /// How long an unfinished transaction of a dead producer holds back `read_committed` readers
@@ -115,10 +118,7 @@ pub fn consumer_with_context<C: ConsumerContext + 'static>(
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", isolation)
         .set("queued.max.messages.kbytes", PREFETCH_KBYTES);
-    for (k, v) in &settings.properties {
-        config.set(k, v);
-    }
-    config
+    with_overrides(config, settings)
         .create_with_context(context)
         .map_err(|source| ClientError {
             role: "consumer",
