@@ -18,7 +18,7 @@ use docket_records::{Audit, EnrichedDecision, Micros, samples};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use sink_s3::config::S3Config;
+use docket_sink_s3::config::S3Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -82,7 +82,7 @@ pub async fn s3_client() -> Client {
         gzip_level: 1,
         timeout: Duration::from_secs(30),
     };
-    sink_s3::client(&config).await.expect("S3 client")
+    docket_sink_s3::client(&config).await.expect("S3 client")
 }
 
 /// Checks the keys the client will use are the stack's (the test process environment comes
@@ -261,7 +261,7 @@ pub fn sink_binary() -> PathBuf {
                 .args([
                     "build",
                     "-p",
-                    "sink-s3",
+                    "docket-sink-s3",
                     "--bin",
                     "docket-sink-s3",
                     "--message-format=json",

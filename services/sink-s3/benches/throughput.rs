@@ -3,7 +3,7 @@
 //! then runs the sink in-process into a fresh bucket until every offset is committed, and
 //! prints records/s, MB/s, peak RSS and the ratio to the discard rate.
 //!
-//! `dev/stack up && eval "$(dev/stack env)" && cargo bench -p sink-s3 --bench throughput`
+//! `dev/stack up && eval "$(dev/stack env)" && cargo bench -p docket-sink-s3 --bench throughput`
 //! (`DOCKET_BENCH_RECORDS` sets the count, default 1,000,000).
 
 use std::collections::BTreeMap;
@@ -58,8 +58,8 @@ async fn main() {
     let bucket = format!("bench-{id}");
     let group = format!("bench-sink-{id}");
     let vars = sink_vars(&settings, &bucket, &group, &topic, &audit);
-    let s3 = sink_s3::client(
-        &sink_s3::config::Config::from_vars(&vars)
+    let s3 = docket_sink_s3::client(
+        &docket_sink_s3::config::Config::from_vars(&vars)
             .expect("config")
             .s3,
     )
@@ -74,7 +74,7 @@ async fn main() {
     reset_peak_rss();
     let (trigger, shutdown) = Shutdown::manual();
     let t = Instant::now();
-    let run = tokio::spawn(async move { sink_s3::run(&vars, shutdown).await });
+    let run = tokio::spawn(async move { docket_sink_s3::run(&vars, shutdown).await });
     wait_committed(&settings, &group, &topic).await;
     let sink_secs = t.elapsed().as_secs_f64();
     trigger.fire();

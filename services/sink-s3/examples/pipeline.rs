@@ -18,7 +18,7 @@ use docket_records::{
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sink_s3::config::Config;
+use docket_sink_s3::config::Config;
 
 const DEADLINE: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(500);
@@ -27,7 +27,7 @@ const POLL: Duration = Duration::from_millis(500);
 async fn main() -> Result<()> {
     let vars: BTreeMap<String, String> = std::env::vars().collect();
     let config = Config::from_vars(&vars).context("S3 sink settings")?;
-    let s3 = sink_s3::client(&config.s3).await?;
+    let s3 = docket_sink_s3::client(&config.s3).await?;
     match std::env::args().nth(1).as_deref() {
         Some("bucket") => create_bucket(&s3, &config.s3.bucket).await,
         Some("run") => run(&s3, &config).await,

@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let vars = std::env::vars().collect();
-    match sink_s3::run(&vars, Shutdown::on_signals()).await {
+    match docket_sink_s3::run(&vars, Shutdown::on_signals()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let e = anyhow::Error::from(e);
