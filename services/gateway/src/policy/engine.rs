@@ -1,6 +1,7 @@
 //! The evaluation order. At each stage the enabled policies run by kind, then by id:
 //! guardrails first (a deny stops evaluation: nothing else runs and nothing is sent
-//! upstream), then redactions (masking message content), then routing (request stage only).
+//! upstream), then redactions (masking every text of the request or response, see
+//! [`walk`]), then routing (request stage only).
 //! The verdict is the strongest action taken; the driving policy is the first that took it.
 
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use serde_json::Value;
 use super::guardrail::Guardrail;
 use super::redaction::{Counts, Redaction};
 use super::routing::Route;
-use super::{Policy, PolicyError, Rules};
+use super::{Policy, PolicyError, Rules, walk};
 
 /// Who asked for what: the conditions policies match on.
 #[derive(Debug, Clone, Copy)]
@@ -157,7 +158,7 @@ impl CompiledSet {
                     if !g.spec.scope.covers(ctx) {
                         continue;
                     }
-                    if let Some(hit) = g.check(&texts(stage, body)) {
+                    if let Some(hit) = g.check(&texts(body)) {
                         let reason = g
                             .spec
                             .reason
@@ -175,7 +176,7 @@ impl CompiledSet {
                     }
                 }
                 (Matcher::Redaction(r), _) => {
-                    let (counts, targets) = redact(stage, body, r);
+                    let (counts, targets) = redact(body, r);
                     if !counts.is_empty() {
                         let mut a = action(
                             &reference,
@@ -234,55 +235,27 @@ fn action(
     }
 }
 
-/// The paths and texts a stage looks at: request `messages[i].content`, response
-/// `choices[i].message.content` (string contents, or the `text` of content parts).
-fn texts(stage: Stage, body: &mut Value) -> Vec<(String, String)> {
+/// The paths and texts a stage looks at: every text of the request or response (see
+/// [`walk`]), so what goes upstream and what comes back pass the same policies.
+fn texts(body: &mut Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for_each_text(stage, body, |path, text| out.push((path, text.clone())));
+    walk::for_each_text(body, &mut |path, text| {
+        out.push((path.to_owned(), text.clone()))
+    });
     out
 }
 
-fn redact(stage: Stage, body: &mut Value, r: &Redaction) -> (Counts, Vec<String>) {
+fn redact(body: &mut Value, r: &Redaction) -> (Counts, Vec<String>) {
     let mut counts = BTreeMap::new();
     let mut targets = Vec::new();
-    for_each_text(stage, body, |path, text| {
+    walk::for_each_text(body, &mut |path, text| {
         let before: i32 = counts.values().sum();
         r.apply(text, &mut counts);
         if counts.values().sum::<i32>() > before {
-            targets.push(path);
+            targets.push(path.to_owned());
         }
     });
     (counts, targets)
-}
-
-fn for_each_text(stage: Stage, body: &mut Value, mut f: impl FnMut(String, &mut String)) {
-    let (list, inner) = match stage {
-        Stage::Request => ("messages", None),
-        Stage::Response => ("choices", Some("message")),
-    };
-    let Some(items) = body.get_mut(list).and_then(Value::as_array_mut) else {
-        return;
-    };
-    for (i, item) in items.iter_mut().enumerate() {
-        let (holder, prefix) = match inner {
-            Some(key) => (item.get_mut(key), format!("{list}[{i}].{key}")),
-            None => (Some(item), format!("{list}[{i}]")),
-        };
-        let Some(content) = holder.and_then(|h| h.get_mut("content")) else {
-            continue;
-        };
-        match content {
-            Value::String(s) => f(format!("{prefix}.content"), s),
-            Value::Array(parts) => {
-                for (j, part) in parts.iter_mut().enumerate() {
-                    if let Some(Value::String(s)) = part.get_mut("text") {
-                        f(format!("{prefix}.content[{j}].text"), s);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]
@@ -384,6 +357,75 @@ mod tests {
         assert_eq!(
             out.actions[0].target.as_deref(),
             Some("choices[0].message.content")
+        );
+    }
+
+    /// Places `text` in one of the request's text fields.
+    fn request_with(text: &str, field: usize) -> Value {
+        let mut body = json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+        });
+        match field {
+            0 => body["messages"][0]["content"] = json!(text),
+            1 => body["messages"][0]["content"] = json!([{"type": "text", "text": text}]),
+            2 => body["messages"][0]["name"] = json!(text),
+            3 => {
+                body["messages"][0]["tool_calls"] = json!([{"id": "c", "type": "function", "function": {"name": "f", "arguments": text}}])
+            }
+            4 => {
+                body["tools"] =
+                    json!([{"type": "function", "function": {"name": "f", "description": text}}])
+            }
+            5 => body["user"] = json!(text),
+            _ => body["messages"][0]["content"] = json!({"note": text}),
+        }
+        body
+    }
+
+    fn pii_set() -> CompiledSet {
+        let policies = [policy(
+            "pii",
+            Rules::Redaction(RedactionSpec {
+                entities: vec!["email".into(), "card_number".into()],
+                custom: vec![],
+            }),
+        )];
+        CompiledSet::compile(1, &policies).unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1_000))]
+
+        #[test]
+        fn nothing_hidden_in_any_field_goes_upstream_or_into_the_record(
+            h in crate::policy::generated::hidden(),
+            field in 0usize..7,
+        ) {
+            let mut body = request_with(&h.text, field);
+            let out = pii_set().evaluate_request(&ctx(), &mut body, &mut route());
+            proptest::prop_assert_eq!(out.verdict, Verdict::Redact);
+            let upstream = body.to_string();
+            proptest::prop_assert!(!h.secret.survives_in(&upstream), "{}", upstream);
+            let record = format!("{:?}", out);
+            proptest::prop_assert!(!h.secret.survives_in(&record), "{}", record);
+        }
+    }
+
+    #[test]
+    fn a_card_in_any_field_is_masked_and_the_path_names_it() {
+        let card = "card 4111 1111 1111 1111 12/27";
+        for field in 0..7 {
+            let mut body = request_with(card, field);
+            let out = pii_set().evaluate_request(&ctx(), &mut body, &mut route());
+            assert_eq!(out.verdict, Verdict::Redact, "field {field}");
+            assert!(!body.to_string().contains("4111"), "{body}");
+        }
+        let mut body = request_with(card, 3);
+        let out = pii_set().evaluate_request(&ctx(), &mut body, &mut route());
+        assert_eq!(
+            out.actions[0].target.as_deref(),
+            Some("messages[0].tool_calls[0].function.arguments")
         );
     }
 }

@@ -1,9 +1,12 @@
 //! Guardrails: deny when content matches a pattern or keyword, or when the caller or model
-//! falls within the policy's conditions and it lists no content rules.
+//! falls within the policy's conditions and it lists no content rules. Content is matched
+//! as written and as its guardrail view ([`view`]: normalised, look-alikes folded, lowercase,
+//! runs of spaces as one); keywords are compared in that view on both sides.
 
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::normalize::{Fold, Normalized};
 use super::{PolicyError, Scope};
 
 /// A guardrail as written.
@@ -61,7 +64,7 @@ impl Guardrail {
         Ok(Self {
             spec: spec.clone(),
             patterns,
-            keywords: spec.keywords.iter().map(|k| k.to_lowercase()).collect(),
+            keywords: spec.keywords.iter().map(|k| view(k)).collect(),
         })
     }
 
@@ -74,16 +77,39 @@ impl Guardrail {
             });
         }
         for (path, text) in texts {
-            if let Some(i) = self.patterns.iter().position(|p| p.is_match(text)) {
+            let seen = view(text);
+            if let Some(i) = self
+                .patterns
+                .iter()
+                .position(|p| p.is_match(text) || p.is_match(&seen))
+            {
                 return Some(hit("pattern", i, path));
             }
-            let lower = text.to_lowercase();
-            if let Some(i) = self.keywords.iter().position(|k| lower.contains(k)) {
+            if let Some(i) = self
+                .keywords
+                .iter()
+                .position(|k| !k.is_empty() && seen.contains(k.as_str()))
+            {
                 return Some(hit("keyword", i, path));
             }
         }
         None
     }
+}
+
+/// What guardrails look at: the normalised text with look-alikes folded, lowercase, runs of
+/// spaces as one.
+pub fn view(text: &str) -> String {
+    let folded = Normalized::new(text, Fold::Homoglyphs)
+        .as_str()
+        .to_lowercase();
+    let mut out = String::with_capacity(folded.len());
+    for c in folded.chars() {
+        if c != ' ' || !out.ends_with(' ') {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn hit(kind: &str, i: usize, path: &str) -> Hit {
@@ -120,6 +146,34 @@ mod tests {
             "keyword:0"
         );
         assert!(g.check(&texts("hello")).is_none());
+    }
+
+    #[test]
+    fn disguised_keywords_and_patterns_still_match() {
+        let spec = GuardrailSpec {
+            patterns: vec![r"ignore previous instructions".into()],
+            keywords: vec!["build a bomb".into()],
+            ..Default::default()
+        };
+        let g = Guardrail::compile("p", &spec).unwrap();
+        for disguised in [
+            "how to bu\u{200B}ild a bomb",
+            "how to ＢＵＩＬＤ　ａ　ＢＯＭＢ",
+            "how to build  a\u{00A0}bоmb",
+            "how to Вuild a bomb",
+            "how to bui\u{00AD}ld a Βomb",
+        ] {
+            assert_eq!(
+                g.check(&texts(disguised)).map(|h| h.rule_id),
+                Some("keyword:0".to_owned()),
+                "{disguised:?}"
+            );
+        }
+        assert!(
+            g.check(&texts("IGNORE\u{2060} previous  instructions"))
+                .is_some()
+        );
+        assert!(g.check(&texts("build a boat")).is_none());
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! Policies: their stored form, compilation into matchers, and evaluation in a fixed order
 //! (see [`engine`]).
 
+pub mod cards;
 pub mod engine;
+#[cfg(test)]
+mod generated;
 pub mod guardrail;
+pub mod normalize;
 pub mod redaction;
 pub mod routing;
+pub mod walk;
 
 use docket_records::{PolicyKind, PolicyRef, Stage};
 use serde::{Deserialize, Serialize};
