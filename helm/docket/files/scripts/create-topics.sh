@@ -3,9 +3,10 @@
 # file and the chart's values give (retention, cleanup policy, min.insync.replicas) on every
 # topic, so an upgrade applies changed retention too. Partition counts of existing topics are
 # never changed here: adding partitions moves keys, which is an operator's decision.
-# Environment: BOOTSTRAP, REPLICATION_FACTOR, MIN_INSYNC_REPLICAS, TOPICS_FILE, COMMAND_CONFIG.
+# Environment: BOOTSTRAP, REPLICATION_FACTOR, MIN_INSYNC_REPLICAS, TOPICS_FILE, COMMAND_CONFIG,
+# KAFKA_BIN (the Kafka scripts; default: where the apache/kafka image has them).
 set -euo pipefail
-tools=/opt/kafka/bin
+tools=${KAFKA_BIN:-/opt/kafka/bin}
 admin=(--bootstrap-server "$BOOTSTRAP")
 [ -n "${COMMAND_CONFIG:-}" ] && admin+=(--command-config "$COMMAND_CONFIG")
 
