@@ -1,0 +1,23 @@
+//! What Docket's HTTP sinks (Splunk HEC, Datadog, OTLP) and the CLI's `doctor` share, so each
+//! sink is only its own encoding and answer codes:
+//!
+//! - [`client`]: a reqwest client over rustls with TLS verification on, an optional CA file, an
+//!   explicit `insecure` switch that logs a warning, and timeouts ([`ClientOptions`]);
+//! - [`retry_after`]: the `Retry-After` header in seconds or as an HTTP date;
+//! - [`transport_error`] and [`status_error`]: failures mapped onto the delivery engine's
+//!   [`SendError`](docket_delivery::SendError) (timeouts, connection errors, 408, 429 and 5xx
+//!   retry; 401 and 403 are a refused credential);
+//! - [`gzip`]: a compressed request body;
+//! - [`Probe`] and [`ProbeError`]: a start-up check that tells apart an unreachable endpoint, a
+//!   TLS/transport mismatch and a refused credential, each a one-line error naming the hop;
+//! - [`Secret`]: a token whose `Debug` and `Display` never show it.
+
+mod client;
+mod failure;
+mod probe;
+mod secret;
+
+pub use client::{BuildError, ClientOptions, client};
+pub use failure::{gzip, retry_after, status_error, transport_error};
+pub use probe::{Probe, ProbeError};
+pub use secret::{Secret, SecretError};
