@@ -6,7 +6,10 @@
 //! or a replay), the existing object's last offset says what the bucket already holds: the
 //! batch is accepted through it, and any records past it are written under the next key.
 //! So a replay rewrites nothing and duplicates nothing, even with changed batch limits.
+//! An object that names its last offset neither in its metadata nor in a readable last line
+//! is never assumed to hold the batch: the sink stops (Fatal) with nothing committed.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
@@ -116,8 +119,8 @@ impl S3Sink {
     }
 
     /// The last offset the existing object at `key` holds: from its metadata, else from its
-    /// last record (stores that drop user metadata).
-    async fn existing_last_offset(&self, key: &str) -> Result<Option<i64>, SendError> {
+    /// last record (stores that drop user metadata), else a Fatal error.
+    async fn existing_last_offset(&self, key: &str) -> Result<i64, SendError> {
         let head = self
             .client
             .head_object()
@@ -126,12 +129,8 @@ impl S3Sink {
             .send()
             .await
             .map_err(|e| classify(&e))?;
-        let from_meta = head
-            .metadata()
-            .and_then(|m| m.get(meta::LAST_OFFSET))
-            .and_then(|v| v.parse().ok());
-        if from_meta.is_some() {
-            return Ok(from_meta);
+        if let Some(held) = offset_in_metadata(head.metadata()) {
+            return Ok(held);
         }
         let object = self
             .client
@@ -145,8 +144,51 @@ impl S3Sink {
             reason: format!("reading {key}: {e}"),
             after: None,
         })?;
-        Ok(encode::last_offset(&body.into_bytes()))
+        offset_in_body(key, &body.into_bytes())
     }
+}
+
+/// The last offset named by an object's Docket metadata, if it has any.
+fn offset_in_metadata(metadata: Option<&HashMap<String, String>>) -> Option<i64> {
+    metadata?.get(meta::LAST_OFFSET)?.parse().ok()
+}
+
+/// The last offset of an object without Docket's metadata, from its last line. An object
+/// that does not say what it holds cannot be assumed to hold the batch (that could lose
+/// records) nor be overwritten (it may be someone's data): stop.
+fn offset_in_body(key: &str, gzip_body: &[u8]) -> Result<i64, SendError> {
+    encode::last_offset(gzip_body).ok_or_else(|| SendError::Fatal {
+        reason: format!(
+            "object {key} already exists but names no offset (no Docket metadata, no readable \
+             last line); move it aside so the batch can be written"
+        ),
+    })
+}
+
+/// What a batch does after finding its key taken by an object that ends at `held`.
+#[derive(Debug, PartialEq, Eq)]
+enum Resume {
+    /// The bucket holds the batch through this offset.
+    Done(i64),
+    /// The rest, from this index of the items, still has to be written.
+    From(usize),
+}
+
+/// Where a batch whose remaining records are `items` resumes after an object at `key`
+/// ending at `held`.
+fn resume(key: &str, held: i64, items: &[Item]) -> Result<Resume, SendError> {
+    let (first, last) = (items[0].offset, items[items.len() - 1].offset);
+    if held < first {
+        return Err(SendError::Fatal {
+            reason: format!(
+                "object {key} claims to end at offset {held}, before its own first record"
+            ),
+        });
+    }
+    if held >= last {
+        return Ok(Resume::Done(held));
+    }
+    Ok(Resume::From(items.partition_point(|i| i.offset <= held)))
 }
 
 enum Outcome {
@@ -167,22 +209,12 @@ impl Sink for S3Sink {
             let Outcome::Exists(key) = self.put(batch, &items[start..]).await? else {
                 return Ok(Accepted { through: last });
             };
-            let Some(held) = self.existing_last_offset(&key).await? else {
-                tracing::warn!(%key, "object exists without Docket's offset metadata; assuming it holds this batch");
-                return Ok(Accepted { through: last });
-            };
+            let held = self.existing_last_offset(&key).await?;
             tracing::info!(%key, held, "object already written; resuming after its last offset");
-            if held < items[start].offset {
-                return Err(SendError::Fatal {
-                    reason: format!(
-                        "object {key} claims to end at offset {held}, before its own first record"
-                    ),
-                });
+            match resume(&key, held, &items[start..])? {
+                Resume::Done(through) => return Ok(Accepted { through }),
+                Resume::From(index) => start += index,
             }
-            if held >= last {
-                return Ok(Accepted { through: held });
-            }
-            start = items.partition_point(|i| i.offset <= held);
         }
         Ok(Accepted { through: last })
     }
@@ -249,5 +281,148 @@ where
             s.err().message().unwrap_or("(no message)")
         ),
         other => aws_sdk_s3::error::DisplayErrorContext(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::config::http::HttpResponse;
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::put_object::PutObjectError;
+    use aws_sdk_s3::primitives::SdkBody;
+    use docket_records::Micros;
+
+    use super::*;
+
+    /// An S3 error answer: `status`, the error `code` (if any), and a `Retry-After` header.
+    fn answer(
+        status: u16,
+        code: Option<&str>,
+        retry_after: Option<&str>,
+    ) -> SdkError<PutObjectError, HttpResponse> {
+        let mut raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        if let Some(seconds) = retry_after {
+            raw.headers_mut().insert("retry-after", seconds.to_owned());
+        }
+        let mut meta = ErrorMetadata::builder().message("refused");
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        SdkError::service_error(PutObjectError::generic(meta.build()), raw)
+    }
+
+    fn is_retry(e: &SendError) -> bool {
+        matches!(e, SendError::Retry { .. })
+    }
+
+    #[test]
+    fn server_errors_and_throttling_are_retried_honouring_retry_after() {
+        for status in [500, 502, 503, 504, 429, 408] {
+            assert!(is_retry(&classify(&answer(status, None, None))), "{status}");
+        }
+        let slow_down = classify(&answer(503, Some("SlowDown"), Some("7")));
+        assert_eq!(
+            slow_down,
+            SendError::Retry {
+                reason: "S3 answered 503 SlowDown: refused".to_owned(),
+                after: Some(Duration::from_secs(7)),
+            }
+        );
+        let unparsable = classify(&answer(429, None, Some("soon")));
+        assert!(matches!(unparsable, SendError::Retry { after: None, .. }));
+    }
+
+    #[test]
+    fn retryable_codes_are_retried_whatever_their_status() {
+        for code in RETRY_CODES {
+            assert!(
+                is_retry(&classify(&answer(400, Some(code), None))),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn refused_credentials_stop_the_sink() {
+        for code in CREDENTIAL_CODES {
+            let e = classify(&answer(400, Some(code), None));
+            assert!(matches!(e, SendError::Credential { .. }), "{code}: {e:?}");
+        }
+        for status in [401, 403] {
+            let e = classify(&answer(status, None, None));
+            assert!(matches!(e, SendError::Credential { .. }), "{status}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn other_client_errors_are_fatal_not_retried() {
+        for (status, code) in [(404, "NoSuchBucket"), (400, "InvalidArgument"), (409, "")] {
+            let code = (!code.is_empty()).then_some(code);
+            let e = classify(&answer(status, code, None));
+            assert!(matches!(e, SendError::Fatal { .. }), "{status}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn an_unanswered_request_is_retried() {
+        let e: SdkError<PutObjectError, HttpResponse> = SdkError::timeout_error("timed out");
+        assert!(is_retry(&classify(&e)));
+    }
+
+    fn item(offset: i64) -> Item {
+        Item {
+            offset,
+            time: Micros(0),
+            event_id: offset.to_string(),
+            bytes: format!("{{\"source\":{{\"offset\":{offset}}}}}\n").into_bytes(),
+        }
+    }
+
+    #[test]
+    fn the_held_offset_comes_from_metadata_when_present() {
+        let with = HashMap::from([(meta::LAST_OFFSET.to_owned(), "41".to_owned())]);
+        assert_eq!(offset_in_metadata(Some(&with)), Some(41));
+        let foreign = HashMap::from([("owner".to_owned(), "someone".to_owned())]);
+        assert_eq!(offset_in_metadata(Some(&foreign)), None);
+        let garbled = HashMap::from([(meta::LAST_OFFSET.to_owned(), "x".to_owned())]);
+        assert_eq!(offset_in_metadata(Some(&garbled)), None);
+        assert_eq!(offset_in_metadata(None), None);
+    }
+
+    #[test]
+    fn without_metadata_the_last_line_names_the_held_offset() {
+        let body = encode::gzip(&[item(10), item(11), item(12)], 1);
+        assert_eq!(offset_in_body("k", &body), Ok(12));
+    }
+
+    #[test]
+    fn an_object_that_names_no_offset_stops_the_sink() {
+        let foreign_lines = encode::gzip(
+            &[Item {
+                bytes: b"{\"hello\":\"world\"}\n".to_vec(),
+                ..item(0)
+            }],
+            1,
+        );
+        for body in [&b"not gzip"[..], &encode::gzip(&[], 1), &foreign_lines] {
+            let e = offset_in_body("x/k", body).unwrap_err();
+            assert!(
+                matches!(&e, SendError::Fatal { reason } if reason.contains("x/k")),
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_resumes_after_what_the_object_holds() {
+        let items: Vec<Item> = (5..10).map(item).collect();
+        assert_eq!(resume("k", 9, &items), Ok(Resume::Done(9)));
+        assert_eq!(resume("k", 12, &items), Ok(Resume::Done(12)));
+        assert_eq!(resume("k", 7, &items), Ok(Resume::From(3)));
+        assert_eq!(resume("k", 5, &items), Ok(Resume::From(1)));
+        assert!(matches!(
+            resume("k", 4, &items),
+            Err(SendError::Fatal { .. })
+        ));
     }
 }
