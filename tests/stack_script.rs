@@ -18,11 +18,25 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A state directory of its own, so nothing the shared stack started is touched.
-fn scratch_state() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("docket-stack-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A state directory of this test's own (tests run in parallel), so nothing the shared stack
+/// or another test started is touched; removed when dropped.
+struct ScratchState(PathBuf);
+
+impl ScratchState {
+    fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "docket-stack-test-{test}-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for ScratchState {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
@@ -51,9 +65,10 @@ fn up_is_idempotent_and_status_reports_the_running_stack() {
 fn a_taken_port_gives_one_line_naming_the_setting() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
+    let scratch = ScratchState::new("taken-port");
     let out = run(stack()
         .arg("up")
-        .env("DOCKET_STACK_HOME", scratch_state())
+        .env("DOCKET_STACK_HOME", &scratch.0)
         .env("DOCKET_KAFKA_PORT", &port));
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
@@ -67,14 +82,18 @@ fn a_taken_port_gives_one_line_naming_the_setting() {
 
 #[test]
 fn down_stops_only_what_its_state_directory_started() {
-    let out = run(stack()
-        .arg("down")
-        .env("DOCKET_STACK_HOME", scratch_state()));
+    let running = || -> Vec<String> {
+        let status = text(&run(stack().arg("status")).stdout);
+        let names = status.lines().filter(|l| l.contains(" running "));
+        names
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let before = running();
+    assert!(before.len() >= 3, "the shared stack is not up: {before:?}");
+    let scratch = ScratchState::new("down");
+    let out = run(stack().arg("down").env("DOCKET_STACK_HOME", &scratch.0));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let status = text(&run(stack().arg("status")).stdout);
-    assert_eq!(
-        status.matches("running").count(),
-        3,
-        "shared stack still up: {status}"
-    );
+    assert_eq!(running(), before, "the shared stack was touched");
 }
