@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use docket_records::{Audit, EnrichedDecision, Micros, samples};
+use docket_sink_s3::config::S3Config;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use docket_sink_s3::config::S3Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -309,7 +309,7 @@ impl SinkEnv {
             ("DOCKET_S3_BUCKET", bucket),
             ("DOCKET_S3_ENDPOINT", &s3_endpoint()),
             ("DOCKET_S3_PREFIX", "x"),
-            ("DOCKET_S3_TIMEOUT_SECS", "20"),
+            ("DOCKET_S3_TIMEOUT", "20s"),
             ("AWS_ACCESS_KEY_ID", &access),
             ("AWS_SECRET_ACCESS_KEY", &secret),
             ("AWS_REGION", REGION),
@@ -319,10 +319,10 @@ impl SinkEnv {
             ("DOCKET_SINK_AUDIT_TOPIC", audit),
             ("DOCKET_SINK_DLQ_TOPIC", dlq),
             ("DOCKET_SINK_BATCH_MAX_RECORDS", "50"),
-            ("DOCKET_SINK_IDLE_FLUSH_MS", "300"),
-            ("DOCKET_SINK_RETRY_INITIAL_MS", "100"),
-            ("DOCKET_SINK_RETRY_MAX_MS", "1000"),
-            ("DOCKET_SINK_SHUTDOWN_GRACE_MS", "5000"),
+            ("DOCKET_SINK_IDLE_FLUSH", "300ms"),
+            ("DOCKET_SINK_RETRY_INITIAL", "100ms"),
+            ("DOCKET_SINK_RETRY_MAX", "1s"),
+            ("DOCKET_SINK_SHUTDOWN_GRACE", "5s"),
         ];
         Self(
             pairs

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use thiserror::Error;
+use docket_config::{Var, Vars};
 
 /// Which record streams a sink takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,8 @@ pub struct BatchLimits {
     pub idle_flush: Duration,
 }
 
-/// Exponential backoff with full jitter.
+/// Exponential backoff with full jitter: each delay is drawn uniformly between zero and
+/// the current ceiling, which doubles from `initial` up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// First delay.
@@ -100,27 +101,12 @@ pub struct EngineConfig {
     pub http_addr: Option<SocketAddr>,
 }
 
-/// A configuration value that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{field}: {reason}")]
-pub struct ConfigError {
-    /// The setting (environment variable or field) at fault.
-    pub field: String,
-    /// What is wrong.
-    pub reason: String,
-}
+/// A configuration value that cannot be used: the shared configuration error, naming the
+/// variable or field.
+pub use docket_config::ConfigError;
 
-impl ConfigError {
-    /// An error about `field`.
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Bytes held in batches not yet accepted, across partitions, before consumption pauses.
+/// Bytes held in batches not yet accepted, across partitions, before consumption pauses
+/// (the default of [`vars::MAX_BUFFERED_BYTES`]).
 /// Measured on a million 1 KB records (with 16 MiB objects): 256 MiB gave 60k records/s at
 /// 701 MiB peak RSS, 64 MiB gave 50 to 57k records/s at about 410 MiB.
 const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
@@ -180,40 +166,138 @@ impl EngineConfig {
     }
 }
 
-/// Environment variables every sink reads.
-pub mod env {
+/// The engine's declared variables (name, default, help), for `--help` and the docs check.
+pub mod vars {
+    use docket_config::{OldName, Var};
+    use docket_kafka::topic;
+
     /// `decisions`, `audit` or `both`.
-    pub const STREAMS: &str = "DOCKET_SINK_STREAMS";
-    /// Consumer group override (default `docket-sink-<name>`).
-    pub const GROUP: &str = "DOCKET_SINK_GROUP";
-    /// Dead-letter topic override (default `docket.dlq.sink-<name>`).
-    pub const DLQ_TOPIC: &str = "DOCKET_SINK_DLQ_TOPIC";
+    pub const STREAMS: Var =
+        Var::new("DOCKET_SINK_STREAMS", "decisions, audit or both").default("both");
+    /// Consumer group override.
+    pub const GROUP: Var =
+        Var::new("DOCKET_SINK_GROUP", "consumer group").described("docket-sink-<name>");
+    /// Dead-letter topic override.
+    pub const DLQ_TOPIC: Var =
+        Var::new("DOCKET_SINK_DLQ_TOPIC", "dead-letter topic").described("docket.dlq.sink-<name>");
     /// Enriched-decision topic override.
-    pub const DECISIONS_TOPIC: &str = "DOCKET_SINK_DECISIONS_TOPIC";
+    pub const DECISIONS_TOPIC: Var =
+        Var::new("DOCKET_SINK_DECISIONS_TOPIC", "enriched-decision topic").default(topic::ENRICHED);
     /// Audit topic override.
-    pub const AUDIT_TOPIC: &str = "DOCKET_SINK_AUDIT_TOPIC";
+    pub const AUDIT_TOPIC: Var =
+        Var::new("DOCKET_SINK_AUDIT_TOPIC", "audit topic").default(topic::AUDIT);
     /// Most records per batch.
-    pub const MAX_RECORDS: &str = "DOCKET_SINK_BATCH_MAX_RECORDS";
+    pub const MAX_RECORDS: Var =
+        Var::new("DOCKET_SINK_BATCH_MAX_RECORDS", "most records per batch").described("per sink");
     /// Most encoded bytes per batch.
-    pub const MAX_BYTES: &str = "DOCKET_SINK_BATCH_MAX_BYTES";
-    /// Record-time window of a batch, seconds.
-    pub const WINDOW_SECS: &str = "DOCKET_SINK_BATCH_WINDOW_SECS";
-    /// Idle time before the tail batch is sent, milliseconds.
-    pub const IDLE_FLUSH_MS: &str = "DOCKET_SINK_IDLE_FLUSH_MS";
+    pub const MAX_BYTES: Var = Var::new(
+        "DOCKET_SINK_BATCH_MAX_BYTES",
+        "most encoded bytes per batch",
+    )
+    .described("per sink");
+    /// Record-time window of a batch.
+    pub const WINDOW: Var = Var::new("DOCKET_SINK_BATCH_WINDOW", "record-time window of a batch")
+        .described("per sink")
+        .old(OldName::secs("DOCKET_SINK_BATCH_WINDOW_SECS"));
+    /// Idle time before the tail batch is sent.
+    pub const IDLE_FLUSH: Var = Var::new(
+        "DOCKET_SINK_IDLE_FLUSH",
+        "idle time of the whole consumer before the tail batches are sent",
+    )
+    .described("per sink")
+    .old(OldName::millis("DOCKET_SINK_IDLE_FLUSH_MS"));
     /// Bytes held in batches before consumption pauses.
-    pub const MAX_BUFFERED_BYTES: &str = "DOCKET_SINK_MAX_BUFFERED_BYTES";
-    /// First retry delay, milliseconds.
-    pub const RETRY_INITIAL_MS: &str = "DOCKET_SINK_RETRY_INITIAL_MS";
-    /// Largest retry delay, milliseconds.
-    pub const RETRY_MAX_MS: &str = "DOCKET_SINK_RETRY_MAX_MS";
-    /// How long shutdown waits for in-flight batches, milliseconds.
-    pub const SHUTDOWN_GRACE_MS: &str = "DOCKET_SINK_SHUTDOWN_GRACE_MS";
+    pub const MAX_BUFFERED_BYTES: Var = Var::new(
+        "DOCKET_SINK_MAX_BUFFERED_BYTES",
+        "bytes held in batches not yet accepted before consumption pauses",
+    )
+    .default("64MiB");
+    /// First retry delay.
+    pub const RETRY_INITIAL: Var =
+        Var::new("DOCKET_SINK_RETRY_INITIAL", "first retry delay ceiling")
+            .default("200ms")
+            .old(OldName::millis("DOCKET_SINK_RETRY_INITIAL_MS"));
+    /// Largest retry delay.
+    pub const RETRY_MAX: Var = Var::new("DOCKET_SINK_RETRY_MAX", "largest retry delay ceiling")
+        .default("30s")
+        .old(OldName::millis("DOCKET_SINK_RETRY_MAX_MS"));
+    /// How long shutdown waits for in-flight batches.
+    pub const SHUTDOWN_GRACE: Var = Var::new(
+        "DOCKET_SINK_SHUTDOWN_GRACE",
+        "how long shutdown waits for in-flight batches",
+    )
+    .default("20s")
+    .old(OldName::millis("DOCKET_SINK_SHUTDOWN_GRACE_MS"));
     /// `host:port` of `/metrics`, `/healthz`, `/readyz`; `off` disables it.
-    pub const HTTP_ADDR: &str = "DOCKET_SINK_HTTP_ADDR";
+    pub const HTTP_ADDR: Var = Var::new(
+        "DOCKET_SINK_HTTP_ADDR",
+        "/metrics, /healthz, /readyz (host:port, or off)",
+    )
+    .default("0.0.0.0:9464");
 }
 
-/// The default address of the metrics and health endpoint.
-const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:9464";
+/// Every variable the engine reads.
+pub const VARS: &[Var] = &[
+    vars::STREAMS,
+    vars::GROUP,
+    vars::DLQ_TOPIC,
+    vars::DECISIONS_TOPIC,
+    vars::AUDIT_TOPIC,
+    vars::MAX_RECORDS,
+    vars::MAX_BYTES,
+    vars::WINDOW,
+    vars::IDLE_FLUSH,
+    vars::MAX_BUFFERED_BYTES,
+    vars::RETRY_INITIAL,
+    vars::RETRY_MAX,
+    vars::SHUTDOWN_GRACE,
+    vars::HTTP_ADDR,
+];
+
+/// Environment variable names every sink reads (see [`vars`] for defaults and help).
+pub mod env {
+    use super::vars;
+
+    /// `decisions`, `audit` or `both`.
+    pub const STREAMS: &str = vars::STREAMS.name;
+    /// Consumer group override (default `docket-sink-<name>`).
+    pub const GROUP: &str = vars::GROUP.name;
+    /// Dead-letter topic override (default `docket.dlq.sink-<name>`).
+    pub const DLQ_TOPIC: &str = vars::DLQ_TOPIC.name;
+    /// Enriched-decision topic override.
+    pub const DECISIONS_TOPIC: &str = vars::DECISIONS_TOPIC.name;
+    /// Audit topic override.
+    pub const AUDIT_TOPIC: &str = vars::AUDIT_TOPIC.name;
+    /// Most records per batch.
+    pub const MAX_RECORDS: &str = vars::MAX_RECORDS.name;
+    /// Most encoded bytes per batch (`16MiB` or bytes).
+    pub const MAX_BYTES: &str = vars::MAX_BYTES.name;
+    /// Record-time window of a batch (`5m`).
+    pub const WINDOW: &str = vars::WINDOW.name;
+    /// Idle time before the tail batch is sent (`5s`).
+    pub const IDLE_FLUSH: &str = vars::IDLE_FLUSH.name;
+    /// Bytes held in batches before consumption pauses (`64MiB` or bytes).
+    pub const MAX_BUFFERED_BYTES: &str = vars::MAX_BUFFERED_BYTES.name;
+    /// First retry delay (`200ms`).
+    pub const RETRY_INITIAL: &str = vars::RETRY_INITIAL.name;
+    /// Largest retry delay (`30s`).
+    pub const RETRY_MAX: &str = vars::RETRY_MAX.name;
+    /// How long shutdown waits for in-flight batches (`20s`).
+    pub const SHUTDOWN_GRACE: &str = vars::SHUTDOWN_GRACE.name;
+    /// `host:port` of `/metrics`, `/healthz`, `/readyz`; `off` disables it.
+    pub const HTTP_ADDR: &str = vars::HTTP_ADDR.name;
+    /// Old name of [`WINDOW`] (whole seconds), read for one release.
+    pub const WINDOW_SECS: &str = "DOCKET_SINK_BATCH_WINDOW_SECS";
+    /// Old name of [`IDLE_FLUSH`] (milliseconds), read for one release.
+    pub const IDLE_FLUSH_MS: &str = "DOCKET_SINK_IDLE_FLUSH_MS";
+    /// Old name of [`RETRY_INITIAL`] (milliseconds), read for one release.
+    pub const RETRY_INITIAL_MS: &str = "DOCKET_SINK_RETRY_INITIAL_MS";
+    /// Old name of [`RETRY_MAX`] (milliseconds), read for one release.
+    pub const RETRY_MAX_MS: &str = "DOCKET_SINK_RETRY_MAX_MS";
+    /// Old name of [`SHUTDOWN_GRACE`] (milliseconds), read for one release.
+    pub const SHUTDOWN_GRACE_MS: &str = "DOCKET_SINK_SHUTDOWN_GRACE_MS";
+}
+
 /// The value of [`env::HTTP_ADDR`] that disables the endpoint.
 const HTTP_OFF: &str = "off";
 
@@ -225,66 +309,74 @@ impl EngineConfig {
         limits: BatchLimits,
         vars: &std::collections::BTreeMap<String, String>,
     ) -> Result<Self, ConfigError> {
-        let streams = match vars.get(env::STREAMS) {
-            None => Streams::Both,
-            Some(s) => Streams::parse(s).ok_or_else(|| {
-                ConfigError::new(env::STREAMS, "expected decisions, audit or both")
-            })?,
-        };
+        Self::from_config(name, limits, &Vars::from(vars.clone()))
+    }
+
+    /// The defaults for sink `name` and its destination's `limits`, overlaid with `vars`,
+    /// validated.
+    pub fn from_config(name: &str, limits: BatchLimits, vars: &Vars) -> Result<Self, ConfigError> {
+        let streams = vars.parsed_or_default(&vars::STREAMS, |s| {
+            Streams::parse(s).ok_or_else(|| "expected decisions, audit or both".to_owned())
+        })?;
         let mut c = Self::for_sink(name, streams, limits);
-        let text = |var: &str, slot: &mut String| {
-            if let Some(v) = vars.get(var) {
-                slot.clone_from(v);
-            }
+        if let Some(group) = vars.optional(&vars::GROUP) {
+            c.group_id = group;
+        }
+        if let Some(dlq) = vars.optional(&vars::DLQ_TOPIC) {
+            c.dlq_topic = dlq;
+        }
+        c.decisions_topic = vars.text(&vars::DECISIONS_TOPIC);
+        c.audit_topic = vars.text(&vars::AUDIT_TOPIC);
+        c.limits = limits_from(vars, limits)?;
+        c.max_buffered_bytes = to_usize(
+            &vars::MAX_BUFFERED_BYTES,
+            vars.size(&vars::MAX_BUFFERED_BYTES)?,
+        )?;
+        c.retry = RetryPolicy {
+            initial: vars.duration(&vars::RETRY_INITIAL)?,
+            max: vars.duration(&vars::RETRY_MAX)?,
         };
-        text(env::GROUP, &mut c.group_id);
-        text(env::DLQ_TOPIC, &mut c.dlq_topic);
-        text(env::DECISIONS_TOPIC, &mut c.decisions_topic);
-        text(env::AUDIT_TOPIC, &mut c.audit_topic);
-        let num = |var: &str| -> Result<Option<u64>, ConfigError> {
-            vars.get(var)
-                .map(|v| v.parse::<u64>())
-                .transpose()
-                .map_err(|_| ConfigError::new(var, "expected a non-negative integer"))
-        };
-        let ms = Duration::from_millis;
-        if let Some(n) = num(env::MAX_RECORDS)? {
-            c.limits.max_records = n as usize;
-        }
-        if let Some(n) = num(env::MAX_BYTES)? {
-            c.limits.max_bytes = n as usize;
-        }
-        if let Some(n) = num(env::WINDOW_SECS)? {
-            c.limits.window = Duration::from_secs(n);
-        }
-        if let Some(n) = num(env::IDLE_FLUSH_MS)? {
-            c.limits.idle_flush = ms(n);
-        }
-        if let Some(n) = num(env::MAX_BUFFERED_BYTES)? {
-            c.max_buffered_bytes = n as usize;
-        }
-        if let Some(n) = num(env::RETRY_INITIAL_MS)? {
-            c.retry.initial = ms(n);
-        }
-        if let Some(n) = num(env::RETRY_MAX_MS)? {
-            c.retry.max = ms(n);
-        }
-        if let Some(n) = num(env::SHUTDOWN_GRACE_MS)? {
-            c.shutdown_grace = ms(n);
-        }
-        let addr = vars
-            .get(env::HTTP_ADDR)
-            .map_or(DEFAULT_HTTP_ADDR, String::as_str);
-        c.http_addr = if addr == HTTP_OFF {
-            None
-        } else {
-            Some(addr.parse().map_err(|_| {
-                ConfigError::new(env::HTTP_ADDR, "expected host:port (an IP address) or off")
-            })?)
-        };
+        c.shutdown_grace = vars.duration(&vars::SHUTDOWN_GRACE)?;
+        c.http_addr = http_addr(vars)?;
         c.validate()?;
         Ok(c)
     }
+}
+
+/// The sink's `limits`, overridden where the variables say.
+fn limits_from(vars: &Vars, limits: BatchLimits) -> Result<BatchLimits, ConfigError> {
+    let bytes = match vars.size_opt(&vars::MAX_BYTES)? {
+        Some(b) => to_usize(&vars::MAX_BYTES, b)?,
+        None => limits.max_bytes,
+    };
+    Ok(BatchLimits {
+        max_records: vars
+            .number_opt(&vars::MAX_RECORDS)?
+            .unwrap_or(limits.max_records),
+        max_bytes: bytes,
+        window: vars.duration_opt(&vars::WINDOW)?.unwrap_or(limits.window),
+        idle_flush: vars
+            .duration_opt(&vars::IDLE_FLUSH)?
+            .unwrap_or(limits.idle_flush),
+    })
+}
+
+fn to_usize(var: &Var, n: u64) -> Result<usize, ConfigError> {
+    usize::try_from(n).map_err(|e| ConfigError::with_source(var.name, "too large", e))
+}
+
+fn http_addr(vars: &Vars) -> Result<Option<SocketAddr>, ConfigError> {
+    let addr = vars.text(&vars::HTTP_ADDR);
+    if addr == HTTP_OFF {
+        return Ok(None);
+    }
+    addr.parse().map(Some).map_err(|e| {
+        ConfigError::with_source(
+            env::HTTP_ADDR,
+            "expected host:port (an IP address) or off",
+            e,
+        )
+    })
 }
 
 #[cfg(test)]
@@ -338,5 +430,30 @@ mod tests {
         let err =
             EngineConfig::from_vars("s3", LIMITS, &vars(&[(env::MAX_RECORDS, "0")])).unwrap_err();
         assert_eq!(err.field, "limits");
+    }
+
+    #[test]
+    fn durations_take_units_and_old_names_still_count() {
+        let c = EngineConfig::from_vars(
+            "s3",
+            LIMITS,
+            &vars(&[
+                (env::IDLE_FLUSH, "300ms"),
+                (env::SHUTDOWN_GRACE_MS, "5000"),
+                (env::MAX_BYTES, "1KiB"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.limits.idle_flush, Duration::from_millis(300));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(c.limits.max_bytes, 1024);
+        assert_eq!(c.retry, RetryPolicy::default());
+        assert_eq!(c.max_buffered_bytes, DEFAULT_MAX_BUFFERED_BYTES);
+    }
+
+    #[test]
+    fn every_variable_is_in_one_docs_table() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+        docket_config::check_documented(&docs, VARS).unwrap();
     }
 }

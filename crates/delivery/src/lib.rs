@@ -18,7 +18,7 @@ mod retry;
 mod sink;
 
 pub use batch::{Batch, Item};
-pub use config::{BatchLimits, ConfigError, EngineConfig, RetryPolicy, Streams, env};
+pub use config::{BatchLimits, ConfigError, EngineConfig, RetryPolicy, Streams, VARS, env, vars};
 pub use docket_telemetry::{Health, Shutdown, Trigger};
 pub use engine::{Handles, run};
 pub use error::EngineError;

@@ -11,5 +11,5 @@ mod topics;
 pub use clients::{
     ClientError, ConsumerOptions, consumer, consumer_with_context, producer, transactional_producer,
 };
-pub use settings::{KafkaSettings, SettingsError, env as settings_env};
+pub use settings::{KafkaSettings, SettingsError, VARS, env as settings_env, vars};
 pub use topics::{TopicSpec, TopicsError, catalogue, dlq_topic, group, topic};

@@ -4,25 +4,53 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use thiserror::Error;
+use docket_config::{ConfigError, Var, Vars};
+
+/// The settings' declared variables (name, default, help), for `--help` and the docs check.
+pub mod vars {
+    use docket_config::Var;
+
+    /// Comma-separated `host:port` list of brokers.
+    pub const BOOTSTRAP: Var = Var::new(
+        "DOCKET_KAFKA_BOOTSTRAP",
+        "brokers, comma separated host:port",
+    )
+    .default("127.0.0.1:19092");
+    /// Base URL of the registry's Confluent-compatible API.
+    pub const SCHEMA_REGISTRY_URL: Var = Var::new(
+        "DOCKET_SCHEMA_REGISTRY_URL",
+        "Confluent-compatible registry API",
+    )
+    .default("http://127.0.0.1:18081/apis/ccompat/v7");
+    /// Client id reported to the brokers.
+    pub const CLIENT_ID: Var = Var::new("DOCKET_KAFKA_CLIENT_ID", "client.id").default("docket");
+    /// Pass-through librdkafka properties.
+    pub const PROPERTY: Var = Var::new(
+        "DOCKET_KAFKA_PROP_<NAME>",
+        "any librdkafka property: DOCKET_KAFKA_PROP_SASL_MECHANISM=PLAIN sets sasl.mechanism",
+    );
+}
+
+/// Every variable the settings read.
+pub const VARS: &[Var] = &[
+    vars::BOOTSTRAP,
+    vars::SCHEMA_REGISTRY_URL,
+    vars::CLIENT_ID,
+    vars::PROPERTY,
+];
 
 /// Environment variable names.
 pub mod env {
     /// Comma-separated `host:port` list of brokers.
-    pub const BOOTSTRAP: &str = "DOCKET_KAFKA_BOOTSTRAP";
+    pub const BOOTSTRAP: &str = super::vars::BOOTSTRAP.name;
     /// Base URL of the registry's Confluent-compatible API.
-    pub const SCHEMA_REGISTRY_URL: &str = "DOCKET_SCHEMA_REGISTRY_URL";
+    pub const SCHEMA_REGISTRY_URL: &str = super::vars::SCHEMA_REGISTRY_URL.name;
     /// Client id reported to the brokers.
-    pub const CLIENT_ID: &str = "DOCKET_KAFKA_CLIENT_ID";
+    pub const CLIENT_ID: &str = super::vars::CLIENT_ID.name;
     /// Prefix of pass-through librdkafka properties: `DOCKET_KAFKA_PROP_SASL_MECHANISM=PLAIN`
     /// sets `sasl.mechanism` (lower-cased, `_` becomes `.`).
     pub const PROPERTY_PREFIX: &str = "DOCKET_KAFKA_PROP_";
 }
-
-/// Defaults: the local stack started by `dev/stack up`.
-const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:19092";
-const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:18081/apis/ccompat/v7";
-const DEFAULT_CLIENT_ID: &str = "docket";
 
 /// Property names whose values are secrets and never printed.
 const SECRET_MARKERS: [&str; 4] = ["password", "secret", "token", "key"];
@@ -40,84 +68,64 @@ pub struct KafkaSettings {
     pub properties: BTreeMap<String, String>,
 }
 
-/// A setting that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum SettingsError {
-    /// A value is empty or malformed; names the variable.
-    #[error("{variable}: {reason}")]
-    Invalid {
-        /// The setting's environment variable.
-        variable: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
+/// A setting that cannot be used: the shared configuration error, naming the variable.
+pub type SettingsError = ConfigError;
 
 impl Default for KafkaSettings {
     fn default() -> Self {
-        Self {
-            bootstrap_servers: DEFAULT_BOOTSTRAP.to_owned(),
-            schema_registry_url: DEFAULT_REGISTRY_URL.to_owned(),
-            client_id: DEFAULT_CLIENT_ID.to_owned(),
-            properties: BTreeMap::new(),
-        }
+        Self::from_config(&Vars::default()).expect("the declared defaults are valid")
     }
 }
 
 impl KafkaSettings {
     /// Defaults overlaid with the process environment, validated.
     pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_vars(std::env::vars())
+        Self::from_config(&Vars::from_env())
     }
 
     /// Defaults overlaid with `vars` (name, value pairs), validated.
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let mut s = Self::default();
-        for (name, value) in vars {
-            match name.as_str() {
-                env::BOOTSTRAP => s.bootstrap_servers = value,
-                env::SCHEMA_REGISTRY_URL => s.schema_registry_url = value,
-                env::CLIENT_ID => s.client_id = value,
-                _ => {
-                    if let Some(prop) = name.strip_prefix(env::PROPERTY_PREFIX) {
-                        s.properties
-                            .insert(prop.to_lowercase().replace('_', "."), value);
-                    }
-                }
-            }
-        }
+        Self::from_config(&vars.into_iter().collect())
+    }
+
+    /// Defaults overlaid with `vars`, validated.
+    pub fn from_config(vars: &Vars) -> Result<Self, SettingsError> {
+        let s = Self {
+            bootstrap_servers: vars.text(&vars::BOOTSTRAP),
+            schema_registry_url: vars.text(&vars::SCHEMA_REGISTRY_URL),
+            client_id: vars.text(&vars::CLIENT_ID),
+            properties: vars
+                .prefixed(env::PROPERTY_PREFIX)
+                .map(|(name, value)| (name.to_lowercase().replace('_', "."), value.to_owned()))
+                .collect(),
+        };
         s.validate()?;
         Ok(s)
     }
 
     /// Checks every value without touching the network.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        let invalid = |variable: &str, reason: &str| SettingsError::Invalid {
-            variable: variable.to_owned(),
-            reason: reason.to_owned(),
-        };
         if self
             .bootstrap_servers
             .split(',')
             .any(|b| !is_host_port(b.trim()))
         {
-            return Err(invalid(
+            return Err(ConfigError::new(
                 env::BOOTSTRAP,
                 "expected a comma-separated list of host:port",
             ));
         }
         let url = &self.schema_registry_url;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(invalid(
+            return Err(ConfigError::new(
                 env::SCHEMA_REGISTRY_URL,
                 "expected an http:// or https:// URL",
             ));
         }
         if self.client_id.trim().is_empty() {
-            return Err(invalid(env::CLIENT_ID, "must not be empty"));
+            return Err(ConfigError::new(env::CLIENT_ID, "must not be empty"));
         }
         Ok(())
     }
@@ -180,7 +188,10 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.bootstrap_servers, "k1:9092,k2:9092");
-        assert_eq!(s.schema_registry_url, DEFAULT_REGISTRY_URL);
+        assert_eq!(
+            s.schema_registry_url,
+            KafkaSettings::default().schema_registry_url
+        );
         assert_eq!(
             s.properties.get("security.protocol").map(String::as_str),
             Some("SASL_SSL")
@@ -198,6 +209,12 @@ mod tests {
             err.to_string().starts_with(env::SCHEMA_REGISTRY_URL),
             "{err}"
         );
+    }
+
+    #[test]
+    fn every_variable_is_in_one_docs_table() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+        docket_config::check_documented(&docs, VARS).unwrap();
     }
 
     #[test]

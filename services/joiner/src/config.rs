@@ -4,49 +4,137 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use docket_kafka::{KafkaSettings, SettingsError, dlq_topic, group, topic};
-use thiserror::Error;
-
-/// Environment variable names.
-pub mod env {
-    /// This instance's stable name; the transactional id derives from it.
-    pub const INSTANCE: &str = "DOCKET_JOINER_INSTANCE";
-    /// How long a decision naming an unseen policy version waits for its edit (`5s`).
-    pub const GRACE: &str = "DOCKET_JOINER_GRACE";
-    /// How far before a decision an edit still counts (`30d`).
-    pub const HORIZON: &str = "DOCKET_JOINER_HORIZON";
-    /// How much audit history is loaded on start (`30d`).
-    pub const HISTORY: &str = "DOCKET_JOINER_HISTORY";
-    /// Address of the `/metrics`, `/healthz`, `/readyz` endpoint.
-    pub const METRICS_ADDR: &str = "DOCKET_JOINER_METRICS_ADDR";
-    /// Consumer group on the decisions topic.
-    pub const GROUP: &str = "DOCKET_JOINER_GROUP";
-    /// Most records handled in one transaction (`20000`). Each transaction costs about
-    /// 100 ms of broker round trips whatever its size, so large batches carry the rate.
-    pub const BATCH_MAX: &str = "DOCKET_JOINER_BATCH_MAX";
-    /// Longest a round collects before its transaction (`100ms`).
-    pub const BATCH_WAIT: &str = "DOCKET_JOINER_BATCH_WAIT";
-    /// Topic overrides, for running several pipelines on one cluster.
-    pub const DECISIONS_TOPIC: &str = "DOCKET_JOINER_DECISIONS_TOPIC";
-    /// See [`DECISIONS_TOPIC`].
-    pub const AUDIT_TOPIC: &str = "DOCKET_JOINER_AUDIT_TOPIC";
-    /// See [`DECISIONS_TOPIC`].
-    pub const ENRICHED_TOPIC: &str = "DOCKET_JOINER_ENRICHED_TOPIC";
-    /// See [`DECISIONS_TOPIC`].
-    pub const PENDING_TOPIC: &str = "DOCKET_JOINER_PENDING_TOPIC";
-    /// See [`DECISIONS_TOPIC`].
-    pub const DLQ_TOPIC: &str = "DOCKET_JOINER_DLQ_TOPIC";
-}
+use docket_config::{Var, Vars};
+use docket_kafka::{KafkaSettings, dlq_topic};
 
 /// Service name used for the dead-letter topic and the transactional id.
 pub const SERVICE: &str = "joiner";
-const DEFAULT_GRACE: Duration = Duration::from_secs(5);
-const DEFAULT_HORIZON: Duration = Duration::from_secs(30 * 86_400);
-const DEFAULT_HISTORY: Duration = Duration::from_secs(30 * 86_400);
-const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9601";
+
+/// The joiner's declared variables (name, default, help).
+pub mod vars {
+    use docket_config::Var;
+    use docket_kafka::{group, topic};
+
+    /// This instance's stable name; the transactional id and the static group membership
+    /// derive from it.
+    pub const INSTANCE: Var = Var::new(
+        "DOCKET_JOINER_INSTANCE",
+        "this instance's stable name (a StatefulSet's pod name): transactional id and static membership",
+    )
+    .described("the host name, else joiner-0");
+    /// How long a decision naming an unseen policy version waits for its edit.
+    pub const GRACE: Var = Var::new(
+        "DOCKET_JOINER_GRACE",
+        "how long a decision naming an unseen policy version waits for its edit",
+    )
+    .default("5s");
+    /// How far before a decision an edit still counts.
+    pub const HORIZON: Var = Var::new(
+        "DOCKET_JOINER_HORIZON",
+        "how far before a decision an edit still counts",
+    )
+    .default("30d");
+    /// How much audit history is loaded on start.
+    pub const HISTORY: Var = Var::new(
+        "DOCKET_JOINER_HISTORY",
+        "how much audit history is loaded on start",
+    )
+    .default("30d");
+    /// Address of the `/metrics`, `/healthz`, `/readyz` endpoint.
+    pub const METRICS_ADDR: Var = Var::new(
+        "DOCKET_JOINER_METRICS_ADDR",
+        "/metrics, /healthz, /readyz (host:port)",
+    )
+    .default("127.0.0.1:9601");
+    /// Consumer group on the decisions topic.
+    pub const GROUP: Var = Var::new(
+        "DOCKET_JOINER_GROUP",
+        "consumer group on the decisions and pending topics",
+    )
+    .default(group::JOINER);
+    /// Most records handled in one transaction. Each transaction costs about 100 ms of broker
+    /// round trips whatever its size, so large batches carry the rate.
+    pub const BATCH_MAX: Var = Var::new(
+        "DOCKET_JOINER_BATCH_MAX",
+        "most records handled in one transaction",
+    )
+    .default("20000");
+    /// Longest a round collects before its transaction.
+    pub const BATCH_WAIT: Var = Var::new(
+        "DOCKET_JOINER_BATCH_WAIT",
+        "longest a round collects before its transaction",
+    )
+    .default("100ms");
+    /// Decisions topic.
+    pub const DECISIONS_TOPIC: Var =
+        Var::new("DOCKET_JOINER_DECISIONS_TOPIC", "decisions in").default(topic::DECISIONS);
+    /// Audit topic.
+    pub const AUDIT_TOPIC: Var =
+        Var::new("DOCKET_JOINER_AUDIT_TOPIC", "audit events in (read whole)").default(topic::AUDIT);
+    /// Enriched-decision topic.
+    pub const ENRICHED_TOPIC: Var =
+        Var::new("DOCKET_JOINER_ENRICHED_TOPIC", "enriched decisions out").default(topic::ENRICHED);
+    /// Pending topic.
+    pub const PENDING_TOPIC: Var = Var::new(
+        "DOCKET_JOINER_PENDING_TOPIC",
+        "decisions held back during the grace period",
+    )
+    .default(topic::JOINER_PENDING);
+    /// Dead-letter topic.
+    pub const DLQ_TOPIC: Var =
+        Var::new("DOCKET_JOINER_DLQ_TOPIC", "undecodable input").described("docket.dlq.joiner");
+}
+
+/// Every variable the joiner reads (Kafka's come on top).
+pub const VARS: &[Var] = &[
+    vars::INSTANCE,
+    vars::GRACE,
+    vars::HORIZON,
+    vars::HISTORY,
+    vars::METRICS_ADDR,
+    vars::GROUP,
+    vars::BATCH_MAX,
+    vars::BATCH_WAIT,
+    vars::DECISIONS_TOPIC,
+    vars::AUDIT_TOPIC,
+    vars::ENRICHED_TOPIC,
+    vars::PENDING_TOPIC,
+    vars::DLQ_TOPIC,
+];
+
+/// Environment variable names (see [`vars`] for defaults and help).
+pub mod env {
+    use super::vars;
+
+    /// This instance's stable name; the transactional id derives from it.
+    pub const INSTANCE: &str = vars::INSTANCE.name;
+    /// How long a decision naming an unseen policy version waits for its edit (`5s`).
+    pub const GRACE: &str = vars::GRACE.name;
+    /// How far before a decision an edit still counts (`30d`).
+    pub const HORIZON: &str = vars::HORIZON.name;
+    /// How much audit history is loaded on start (`30d`).
+    pub const HISTORY: &str = vars::HISTORY.name;
+    /// Address of the `/metrics`, `/healthz`, `/readyz` endpoint.
+    pub const METRICS_ADDR: &str = vars::METRICS_ADDR.name;
+    /// Consumer group on the decisions topic.
+    pub const GROUP: &str = vars::GROUP.name;
+    /// Most records handled in one transaction (`20000`).
+    pub const BATCH_MAX: &str = vars::BATCH_MAX.name;
+    /// Longest a round collects before its transaction (`100ms`).
+    pub const BATCH_WAIT: &str = vars::BATCH_WAIT.name;
+    /// Topic overrides, for running several pipelines on one cluster.
+    pub const DECISIONS_TOPIC: &str = vars::DECISIONS_TOPIC.name;
+    /// See [`DECISIONS_TOPIC`].
+    pub const AUDIT_TOPIC: &str = vars::AUDIT_TOPIC.name;
+    /// See [`DECISIONS_TOPIC`].
+    pub const ENRICHED_TOPIC: &str = vars::ENRICHED_TOPIC.name;
+    /// See [`DECISIONS_TOPIC`].
+    pub const PENDING_TOPIC: &str = vars::PENDING_TOPIC.name;
+    /// See [`DECISIONS_TOPIC`].
+    pub const DLQ_TOPIC: &str = vars::DLQ_TOPIC.name;
+}
+
 const DEFAULT_INSTANCE: &str = "joiner-0";
-const DEFAULT_BATCH_MAX: usize = 20_000;
-const DEFAULT_BATCH_WAIT: Duration = Duration::from_millis(100);
 
 /// The topics one joiner reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,80 +176,45 @@ pub struct JoinerConfig {
     pub batch_wait: Duration,
 }
 
-/// A setting that cannot be used; names its variable.
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    /// Kafka or registry setting.
-    #[error(transparent)]
-    Kafka(#[from] SettingsError),
-    /// A joiner setting.
-    #[error("{variable}: {reason}")]
-    Invalid {
-        /// The variable.
-        variable: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-}
+/// A setting that cannot be used: the shared configuration error, naming the variable.
+pub type ConfigError = docket_config::ConfigError;
 
 impl JoinerConfig {
     /// Defaults overlaid with the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(std::env::vars().collect())
+        Self::from_config(&Vars::from_env())
     }
 
     /// Defaults overlaid with `vars`.
     pub fn from_vars(vars: Vec<(String, String)>) -> Result<Self, ConfigError> {
-        let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let duration = |name: &'static str, default: Duration| match get(name) {
-            None => Ok(default),
-            Some(v) => parse_duration(&v).map_err(|reason| ConfigError::Invalid {
-                variable: name,
-                reason,
-            }),
-        };
-        let metrics = get(env::METRICS_ADDR).unwrap_or_else(|| DEFAULT_METRICS_ADDR.to_owned());
-        let instance = get(env::INSTANCE)
-            .or_else(|| get("HOSTNAME"))
-            .unwrap_or_else(|| DEFAULT_INSTANCE.to_owned());
-        if instance.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                variable: env::INSTANCE,
-                reason: "must not be empty".into(),
-            });
+        Self::from_config(&vars.into_iter().collect())
+    }
+
+    /// Defaults overlaid with `vars`, validated.
+    pub fn from_config(vars: &Vars) -> Result<Self, ConfigError> {
+        let batch_max = vars.number(&vars::BATCH_MAX)?;
+        if batch_max == 0 {
+            return Err(ConfigError::new(env::BATCH_MAX, "must be a positive count"));
         }
         Ok(Self {
-            kafka: KafkaSettings::from_vars(vars.iter().cloned())?,
-            group: get(env::GROUP).unwrap_or_else(|| group::JOINER.to_owned()),
+            kafka: KafkaSettings::from_config(vars)?,
+            group: vars.text(&vars::GROUP),
             topics: Topics {
-                decisions: get(env::DECISIONS_TOPIC).unwrap_or_else(|| topic::DECISIONS.to_owned()),
-                audit: get(env::AUDIT_TOPIC).unwrap_or_else(|| topic::AUDIT.to_owned()),
-                enriched: get(env::ENRICHED_TOPIC).unwrap_or_else(|| topic::ENRICHED.to_owned()),
-                pending: get(env::PENDING_TOPIC)
-                    .unwrap_or_else(|| topic::JOINER_PENDING.to_owned()),
-                dlq: get(env::DLQ_TOPIC).unwrap_or_else(|| dlq_topic(SERVICE)),
+                decisions: vars.text(&vars::DECISIONS_TOPIC),
+                audit: vars.text(&vars::AUDIT_TOPIC),
+                enriched: vars.text(&vars::ENRICHED_TOPIC),
+                pending: vars.text(&vars::PENDING_TOPIC),
+                dlq: vars
+                    .optional(&vars::DLQ_TOPIC)
+                    .unwrap_or_else(|| dlq_topic(SERVICE)),
             },
-            instance,
-            grace: duration(env::GRACE, DEFAULT_GRACE)?,
-            horizon: duration(env::HORIZON, DEFAULT_HORIZON)?,
-            history: duration(env::HISTORY, DEFAULT_HISTORY)?,
-            metrics_addr: metrics.parse().map_err(|e| ConfigError::Invalid {
-                variable: env::METRICS_ADDR,
-                reason: format!("{e}"),
-            })?,
-            batch_max: match get(env::BATCH_MAX) {
-                None => DEFAULT_BATCH_MAX,
-                Some(v) => {
-                    v.parse()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| ConfigError::Invalid {
-                            variable: env::BATCH_MAX,
-                            reason: format!("'{v}' is not a positive count"),
-                        })?
-                }
-            },
-            batch_wait: duration(env::BATCH_WAIT, DEFAULT_BATCH_WAIT)?,
+            instance: instance(vars)?,
+            grace: vars.duration(&vars::GRACE)?,
+            horizon: vars.duration(&vars::HORIZON)?,
+            history: vars.duration(&vars::HISTORY)?,
+            metrics_addr: vars.number(&vars::METRICS_ADDR)?,
+            batch_max,
+            batch_wait: vars.duration(&vars::BATCH_WAIT)?,
         })
     }
 
@@ -172,39 +225,21 @@ impl JoinerConfig {
     }
 }
 
-/// Parses `250ms`, `5s`, `10m`, `2h`, `30d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration like 5s, 250ms, 30d"))?;
-    let seconds = |s: u64| Ok(Duration::from_secs(n.saturating_mul(s)));
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => seconds(1),
-        "m" => seconds(60),
-        "h" => seconds(3_600),
-        "d" => seconds(86_400),
-        _ => Err(format!("'{text}' has no unit (ms, s, m, h, d)")),
+/// The instance name: the variable, else the host name, else a fixed name.
+fn instance(vars: &Vars) -> Result<String, ConfigError> {
+    let instance = match vars.raw(env::INSTANCE) {
+        Some(v) => v.to_owned(),
+        None => vars.raw("HOSTNAME").unwrap_or(DEFAULT_INSTANCE).to_owned(),
+    };
+    if instance.trim().is_empty() {
+        return Err(ConfigError::new(env::INSTANCE, "must not be empty"));
     }
+    Ok(instance)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("five s").is_err());
-    }
 
     #[test]
     fn environment_overrides_defaults_and_errors_name_the_variable() {
@@ -218,8 +253,21 @@ mod tests {
             JoinerConfig::from_vars(vars(&[(env::GRACE, "2s"), (env::INSTANCE, "j-1")])).unwrap();
         assert_eq!(c.grace, Duration::from_secs(2));
         assert_eq!(c.transactional_id(), "docket-joiner-j-1");
-        assert_eq!(c.topics.decisions, topic::DECISIONS);
+        assert_eq!(c.topics.decisions, docket_kafka::topic::DECISIONS);
         let err = JoinerConfig::from_vars(vars(&[(env::HORIZON, "soon")])).unwrap_err();
         assert!(err.to_string().starts_with(env::HORIZON), "{err}");
+        let err = JoinerConfig::from_vars(vars(&[(env::BATCH_MAX, "0")])).unwrap_err();
+        assert!(err.to_string().starts_with(env::BATCH_MAX), "{err}");
+        let c = JoinerConfig::from_vars(vars(&[])).unwrap();
+        assert_eq!(
+            (c.horizon, c.batch_wait),
+            (Duration::from_secs(30 * 86_400), Duration::from_millis(100))
+        );
+    }
+
+    #[test]
+    fn every_variable_is_in_one_docs_table() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+        docket_config::check_documented(&docs, VARS).unwrap();
     }
 }

@@ -15,5 +15,12 @@ mod run;
 pub mod table;
 
 pub use config::JoinerConfig;
+
+/// What `docket-joiner --help` prints: every variable the joiner reads.
+pub const HELP: docket_config::Help<'static> = docket_config::Help {
+    binary: "docket-joiner",
+    about: "joins each gateway decision to the policy edit that preceded it, exactly once",
+    sections: &[("Joiner", config::VARS), ("Kafka", docket_kafka::VARS)],
+};
 pub use error::JoinerError;
 pub use run::run;

@@ -1,11 +1,19 @@
-//! `docket-joiner`: reads its configuration from the environment and runs until SIGTERM.
+//! `docket-joiner`: reads its configuration from the environment and runs until SIGTERM;
+//! `--help` lists every variable it reads.
+
+use std::process::ExitCode;
 
 use anyhow::Context;
 use docket_joiner::JoinerConfig;
 use docket_telemetry::Shutdown;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
+    if let Some(code) =
+        docket_joiner::HELP.answer(std::env::args().skip(1), env!("CARGO_PKG_VERSION"))
+    {
+        return Ok(code);
+    }
     docket_telemetry::init_logging();
     let config = JoinerConfig::from_env().context("invalid joiner configuration")?;
     tracing::info!(
@@ -18,5 +26,6 @@ async fn main() -> anyhow::Result<()> {
     );
     docket_joiner::run(config, Shutdown::on_signals())
         .await
-        .context("docket-joiner stopped")
+        .context("docket-joiner stopped")?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -74,6 +74,7 @@ async fn main() {
     reset_peak_rss();
     let (trigger, shutdown) = Shutdown::manual();
     let t = Instant::now();
+    let vars = docket_config::Vars::from(vars);
     let run = tokio::spawn(async move { docket_sink_s3::run(&vars, shutdown).await });
     wait_committed(&settings, &group, &topic).await;
     let sink_secs = t.elapsed().as_secs_f64();

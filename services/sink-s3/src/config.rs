@@ -5,34 +5,101 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use docket_config::{Var, Vars};
 use docket_delivery::{BatchLimits, ConfigError, EngineConfig};
 
 /// The sink's name: group `docket-sink-s3`, dead-letter topic `docket.dlq.sink-s3`.
 pub const SINK_NAME: &str = "s3";
 
-/// Environment variables of the S3 sink.
-pub mod env {
+/// The S3 sink's declared variables (name, default, help).
+pub mod vars {
+    use docket_config::{OldName, Var};
+
     /// Bucket (required).
-    pub const BUCKET: &str = "DOCKET_S3_BUCKET";
+    pub const BUCKET: Var = Var::new("DOCKET_S3_BUCKET", "bucket").required();
     /// Key prefix.
-    pub const PREFIX: &str = "DOCKET_S3_PREFIX";
-    /// Region (else the AWS chain's, else `us-east-1`).
-    pub const REGION: &str = "DOCKET_S3_REGION";
+    pub const PREFIX: Var =
+        Var::new("DOCKET_S3_PREFIX", "key prefix (may be empty)").default("docket");
+    /// Region.
+    pub const REGION: Var =
+        Var::new("DOCKET_S3_REGION", "region").described("the AWS chain's, else us-east-1");
     /// Endpoint URL of an S3-compatible store.
-    pub const ENDPOINT: &str = "DOCKET_S3_ENDPOINT";
-    /// `true`/`false`: path-style addressing (default: true when an endpoint is set).
-    pub const FORCE_PATH_STYLE: &str = "DOCKET_S3_FORCE_PATH_STYLE";
+    pub const ENDPOINT: Var = Var::new(
+        "DOCKET_S3_ENDPOINT",
+        "S3-compatible endpoint; implies path-style addressing",
+    );
+    /// Path-style addressing.
+    pub const FORCE_PATH_STYLE: Var =
+        Var::new("DOCKET_S3_FORCE_PATH_STYLE", "path-style addressing")
+            .described("true with an endpoint");
     /// KMS key id: objects are encrypted with SSE-KMS under it.
-    pub const SSE_KMS_KEY_ID: &str = "DOCKET_S3_SSE_KMS_KEY_ID";
+    pub const SSE_KMS_KEY_ID: Var = Var::new("DOCKET_S3_SSE_KMS_KEY_ID", "SSE-KMS with this key");
     /// `GOVERNANCE` or `COMPLIANCE`: Object Lock mode of every object.
-    pub const OBJECT_LOCK_MODE: &str = "DOCKET_S3_OBJECT_LOCK_MODE";
+    pub const OBJECT_LOCK_MODE: Var = Var::new(
+        "DOCKET_S3_OBJECT_LOCK_MODE",
+        "Object Lock mode (GOVERNANCE or COMPLIANCE)",
+    );
     /// Days of Object Lock retention, counted from the first record's time.
-    pub const OBJECT_LOCK_DAYS: &str = "DOCKET_S3_OBJECT_LOCK_DAYS";
+    pub const OBJECT_LOCK_DAYS: Var = Var::new(
+        "DOCKET_S3_OBJECT_LOCK_DAYS",
+        "Object Lock retention, days from the first record's time; required with a mode",
+    );
+    /// Conditional create with `If-None-Match: *`.
+    pub const CONDITIONAL_CREATE: Var = Var::new(
+        "DOCKET_S3_CONDITIONAL_CREATE",
+        "If-None-Match: * on every write",
+    )
+    .default("true");
+    /// gzip level 0-9.
+    pub const GZIP_LEVEL: Var = Var::new("DOCKET_S3_GZIP_LEVEL", "gzip level, 0 to 9").default("3");
+    /// Timeout of one S3 call.
+    pub const TIMEOUT: Var = Var::new("DOCKET_S3_TIMEOUT", "timeout of one S3 call")
+        .default("60s")
+        .old(OldName::secs("DOCKET_S3_TIMEOUT_SECS"));
+}
+
+/// Every variable of the S3 sink (the engine's and Kafka's come on top).
+pub const VARS: &[Var] = &[
+    vars::BUCKET,
+    vars::PREFIX,
+    vars::REGION,
+    vars::ENDPOINT,
+    vars::FORCE_PATH_STYLE,
+    vars::SSE_KMS_KEY_ID,
+    vars::OBJECT_LOCK_MODE,
+    vars::OBJECT_LOCK_DAYS,
+    vars::CONDITIONAL_CREATE,
+    vars::GZIP_LEVEL,
+    vars::TIMEOUT,
+];
+
+/// Environment variable names of the S3 sink (see [`vars`] for defaults and help).
+pub mod env {
+    use super::vars;
+
+    /// Bucket (required).
+    pub const BUCKET: &str = vars::BUCKET.name;
+    /// Key prefix.
+    pub const PREFIX: &str = vars::PREFIX.name;
+    /// Region (else the AWS chain's, else `us-east-1`).
+    pub const REGION: &str = vars::REGION.name;
+    /// Endpoint URL of an S3-compatible store.
+    pub const ENDPOINT: &str = vars::ENDPOINT.name;
+    /// `true`/`false`: path-style addressing (default: true when an endpoint is set).
+    pub const FORCE_PATH_STYLE: &str = vars::FORCE_PATH_STYLE.name;
+    /// KMS key id: objects are encrypted with SSE-KMS under it.
+    pub const SSE_KMS_KEY_ID: &str = vars::SSE_KMS_KEY_ID.name;
+    /// `GOVERNANCE` or `COMPLIANCE`: Object Lock mode of every object.
+    pub const OBJECT_LOCK_MODE: &str = vars::OBJECT_LOCK_MODE.name;
+    /// Days of Object Lock retention, counted from the first record's time.
+    pub const OBJECT_LOCK_DAYS: &str = vars::OBJECT_LOCK_DAYS.name;
     /// `true`/`false`: conditional create with `If-None-Match: *` (default true).
-    pub const CONDITIONAL_CREATE: &str = "DOCKET_S3_CONDITIONAL_CREATE";
+    pub const CONDITIONAL_CREATE: &str = vars::CONDITIONAL_CREATE.name;
     /// gzip level 0-9 (default 3).
-    pub const GZIP_LEVEL: &str = "DOCKET_S3_GZIP_LEVEL";
-    /// Timeout of one S3 call, seconds.
+    pub const GZIP_LEVEL: &str = vars::GZIP_LEVEL.name;
+    /// Timeout of one S3 call (`60s`).
+    pub const TIMEOUT: &str = vars::TIMEOUT.name;
+    /// Old name of [`TIMEOUT`] (whole seconds), read for one release.
     pub const TIMEOUT_SECS: &str = "DOCKET_S3_TIMEOUT_SECS";
 }
 
@@ -45,9 +112,6 @@ pub const DEFAULT_LIMITS: BatchLimits = BatchLimits {
     idle_flush: Duration::from_secs(5),
 };
 
-const DEFAULT_PREFIX: &str = "docket";
-const DEFAULT_GZIP_LEVEL: u32 = 3;
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3_600);
 
 /// Object Lock settings.
@@ -96,68 +160,58 @@ pub struct Config {
 impl Config {
     /// Reads and validates `vars` (usually the process environment).
     pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let engine = EngineConfig::from_vars(SINK_NAME, DEFAULT_LIMITS, vars)?;
-        if engine.limits.window > HOUR
-            || !HOUR
-                .as_secs()
-                .is_multiple_of(engine.limits.window.as_secs())
-        {
+        Self::from_config(&Vars::from(vars.clone()))
+    }
+
+    /// Reads and validates `vars`.
+    pub fn from_config(vars: &Vars) -> Result<Self, ConfigError> {
+        let engine = EngineConfig::from_config(SINK_NAME, DEFAULT_LIMITS, vars)?;
+        let window = engine.limits.window;
+        if window > HOUR || window.is_zero() || !HOUR.as_nanos().is_multiple_of(window.as_nanos()) {
             return Err(ConfigError::new(
-                docket_delivery::env::WINDOW_SECS,
+                docket_delivery::env::WINDOW,
                 "must divide an hour, so an object never spans two hour folders",
             ));
         }
-        let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
-        let flag = |k: &str, default: bool| match vars.get(k).map(String::as_str) {
-            None => Ok(default),
-            Some("true") => Ok(true),
-            Some("false") => Ok(false),
-            Some(_) => Err(ConfigError::new(k, "expected true or false")),
-        };
-        let bucket = get(env::BUCKET).ok_or_else(|| ConfigError::new(env::BUCKET, "required"))?;
-        let endpoint = get(env::ENDPOINT);
-        if let Some(e) = &endpoint
-            && !(e.starts_with("http://") || e.starts_with("https://"))
-        {
-            return Err(ConfigError::new(
-                env::ENDPOINT,
-                "expected an http:// or https:// URL",
-            ));
-        }
-        let s3 = S3Config {
-            bucket,
-            prefix: vars
-                .get(env::PREFIX)
-                .cloned()
-                .unwrap_or_else(|| DEFAULT_PREFIX.to_owned()),
-            region: get(env::REGION),
-            force_path_style: flag(env::FORCE_PATH_STYLE, endpoint.is_some())?,
-            endpoint,
-            sse_kms_key_id: get(env::SSE_KMS_KEY_ID),
-            object_lock: object_lock(vars)?,
-            conditional_create: flag(env::CONDITIONAL_CREATE, true)?,
-            gzip_level: number(vars, env::GZIP_LEVEL)?.map_or(Ok(DEFAULT_GZIP_LEVEL), |l| {
-                if l <= 9 {
-                    Ok(l as u32)
-                } else {
-                    Err(ConfigError::new(env::GZIP_LEVEL, "expected 0 to 9"))
-                }
-            })?,
-            timeout: number(vars, env::TIMEOUT_SECS)?.map_or(DEFAULT_TIMEOUT, Duration::from_secs),
-        };
-        Ok(Self { s3, engine })
+        Ok(Self {
+            s3: s3_config(vars)?,
+            engine,
+        })
     }
 }
 
-fn number(vars: &BTreeMap<String, String>, key: &str) -> Result<Option<u64>, ConfigError> {
-    vars.get(key)
-        .map(|v| v.parse())
-        .transpose()
-        .map_err(|_| ConfigError::new(key, "expected a non-negative integer"))
+fn s3_config(vars: &Vars) -> Result<S3Config, ConfigError> {
+    let endpoint = vars.optional(&vars::ENDPOINT);
+    if let Some(e) = &endpoint
+        && !(e.starts_with("http://") || e.starts_with("https://"))
+    {
+        return Err(ConfigError::new(
+            env::ENDPOINT,
+            "expected an http:// or https:// URL",
+        ));
+    }
+    let gzip_level: u32 = vars.number(&vars::GZIP_LEVEL)?;
+    if gzip_level > 9 {
+        return Err(ConfigError::new(env::GZIP_LEVEL, "expected 0 to 9"));
+    }
+    Ok(S3Config {
+        bucket: vars.required(&vars::BUCKET)?,
+        prefix: vars.text(&vars::PREFIX),
+        region: vars.optional(&vars::REGION),
+        force_path_style: vars
+            .flag_opt(&vars::FORCE_PATH_STYLE)?
+            .unwrap_or(endpoint.is_some()),
+        endpoint,
+        sse_kms_key_id: vars.optional(&vars::SSE_KMS_KEY_ID),
+        object_lock: object_lock(vars)?,
+        conditional_create: vars.flag(&vars::CONDITIONAL_CREATE)?,
+        gzip_level,
+        timeout: vars.duration(&vars::TIMEOUT)?,
+    })
 }
 
-fn object_lock(vars: &BTreeMap<String, String>) -> Result<Option<ObjectLock>, ConfigError> {
-    let Some(mode) = vars.get(env::OBJECT_LOCK_MODE) else {
+fn object_lock(vars: &Vars) -> Result<Option<ObjectLock>, ConfigError> {
+    let Some(mode) = vars.optional(&vars::OBJECT_LOCK_MODE) else {
         return Ok(None);
     };
     if mode != "GOVERNANCE" && mode != "COMPLIANCE" {
@@ -166,7 +220,8 @@ fn object_lock(vars: &BTreeMap<String, String>) -> Result<Option<ObjectLock>, Co
             "expected GOVERNANCE or COMPLIANCE",
         ));
     }
-    let days = number(vars, env::OBJECT_LOCK_DAYS)?
+    let days = vars
+        .number_opt::<u32>(&vars::OBJECT_LOCK_DAYS)?
         .filter(|d| *d > 0)
         .ok_or_else(|| {
             ConfigError::new(
@@ -174,11 +229,7 @@ fn object_lock(vars: &BTreeMap<String, String>) -> Result<Option<ObjectLock>, Co
                 "required (days > 0) with a lock mode",
             )
         })?;
-    Ok(Some(ObjectLock {
-        mode: mode.clone(),
-        days: u32::try_from(days)
-            .map_err(|_| ConfigError::new(env::OBJECT_LOCK_DAYS, "too large"))?,
-    }))
+    Ok(Some(ObjectLock { mode, days }))
 }
 
 #[cfg(test)]
@@ -212,7 +263,7 @@ mod tests {
             (env::OBJECT_LOCK_MODE, "FOREVER"),
             (env::GZIP_LEVEL, "12"),
             (env::ENDPOINT, "ftp://x"),
-            (docket_delivery::env::WINDOW_SECS, "7"),
+            (docket_delivery::env::WINDOW, "7s"),
         ] {
             let mut all = vars(&base);
             all.insert(k.to_owned(), v.to_owned());
@@ -225,5 +276,23 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.field, env::OBJECT_LOCK_DAYS);
+        let err = Config::from_vars(&vars(&[
+            (env::BUCKET, "b"),
+            (docket_delivery::env::WINDOW_SECS, "7"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.field, docket_delivery::env::WINDOW);
+    }
+
+    #[test]
+    fn the_old_timeout_name_counts_seconds() {
+        let c = Config::from_vars(&vars(&[(env::BUCKET, "b"), (env::TIMEOUT_SECS, "20")])).unwrap();
+        assert_eq!(c.s3.timeout, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn every_variable_is_in_one_docs_table() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+        docket_config::check_documented(&docs, VARS).unwrap();
     }
 }

@@ -8,14 +8,13 @@ pub mod encode;
 pub mod key;
 pub mod send;
 
-use std::collections::BTreeMap;
-
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, ProvideCredentials, Region, RequestChecksumCalculation,
     ResponseChecksumValidation,
 };
+use docket_config::{Help, Vars};
 use docket_delivery::{ConfigError, EngineError, Handles, Shutdown};
 use docket_kafka::KafkaSettings;
 use thiserror::Error;
@@ -29,12 +28,9 @@ const FALLBACK_REGION: &str = "us-east-1";
 /// Why the sink stopped.
 #[derive(Debug, Error)]
 pub enum RunError {
-    /// A setting is invalid.
+    /// A setting (the sink's, the engine's or Kafka's) is invalid.
     #[error("invalid setting {0}")]
     Config(#[from] ConfigError),
-    /// The Kafka settings are invalid.
-    #[error("invalid Kafka setting {0}")]
-    Kafka(#[from] docket_kafka::SettingsError),
     /// No usable AWS credential was found.
     #[error(
         "no AWS credentials: {0} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or web identity)"
@@ -45,10 +41,21 @@ pub enum RunError {
     Engine(#[from] EngineError),
 }
 
+/// What `docket-sink-s3 --help` prints: every variable the sink reads.
+pub const HELP: Help<'static> = Help {
+    binary: "docket-sink-s3",
+    about: "exports Docket's decisions and audit events to S3 as gzip NDJSON objects",
+    sections: &[
+        ("S3", config::VARS),
+        ("Delivery engine", docket_delivery::VARS),
+        ("Kafka", docket_kafka::VARS),
+    ],
+};
+
 /// Runs the sink configured by `vars` until `shutdown` fires or a fatal error stops it.
-pub async fn run(vars: &BTreeMap<String, String>, shutdown: Shutdown) -> Result<(), RunError> {
-    let config = Config::from_vars(vars)?;
-    let settings = KafkaSettings::from_vars(vars.clone())?;
+pub async fn run(vars: &Vars, shutdown: Shutdown) -> Result<(), RunError> {
+    let config = Config::from_config(vars)?;
+    let settings = KafkaSettings::from_config(vars)?;
     let client = client(&config.s3).await?;
     tracing::info!(bucket = %config.s3.bucket, prefix = %config.s3.prefix, group = %config.engine.group_id, "starting the S3 sink");
     let sink = S3Sink::new(client, config.s3);
