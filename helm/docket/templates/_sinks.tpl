@@ -44,6 +44,10 @@
 {{- include "docket.required" (dict "value" $s.apiKey.existingSecret "name" (printf "%s.apiKey.existingSecret" $ctx)) }}
 - name: DOCKET_DATADOG_SITE
   value: {{ $s.site | quote }}
+{{- with $s.url }}
+- name: DOCKET_DATADOG_URL
+  value: {{ . | quote }}
+{{- end }}
 - name: DOCKET_DATADOG_API_KEY
   valueFrom:
     secretKeyRef: {name: {{ $s.apiKey.existingSecret }}, key: {{ $s.apiKey.key }}}
