@@ -1,0 +1,305 @@
+//! Exporting one batch: the records' `LogRecord`s under one resource and scope in an
+//! `ExportLogsServiceRequest`, protobuf, gzip, `POST /v1/logs`; the answer mapped onto the
+//! engine's decisions (OTLP/HTTP: 429, 502, 503, 504 retry; 400 is split to find the refused
+//! records; a partial success dead-letters what was rejected; 401/403 stop).
+
+use docket_delivery::{Accepted, Batch, EncodeError, Exported, SendError, Sink};
+use docket_records::Micros;
+use docket_sink_datadog::split::{Answer, Delivered, send_splitting};
+use docket_sink_http::{status_error, transport_error};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, any_value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
+
+use crate::config::{OtlpConfig, ResourceSettings};
+use crate::encode;
+
+/// The hop named in errors.
+pub const HOP: &str = "OTLP receiver";
+/// OTLP/HTTP's binary content type.
+pub const PROTOBUF: &str = "application/x-protobuf";
+/// The instrumentation scope of every record.
+const SCOPE: &str = "docket-sink-otlp";
+/// Most bytes of an answer read (a response message or an error status).
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// The OTLP destination.
+pub struct OtlpSink {
+    client: reqwest::Client,
+    config: OtlpConfig,
+    resource: Resource,
+    delivered: Delivered,
+}
+
+impl OtlpSink {
+    /// A sink exporting through `client` as `config` says.
+    pub fn new(client: reqwest::Client, config: OtlpConfig) -> Self {
+        Self {
+            resource: resource(&config.resource),
+            client,
+            config,
+            delivered: Delivered::default(),
+        }
+    }
+
+    /// Posts `body` (an encoded request) to the logs endpoint.
+    pub(crate) async fn post(&self, body: Vec<u8>) -> Result<reqwest::Response, reqwest::Error> {
+        let mut request = self
+            .client
+            .post(self.config.logs_url.clone())
+            .headers(self.config.headers.clone())
+            .header(CONTENT_TYPE, PROTOBUF);
+        if self.config.gzip {
+            request = request.header(CONTENT_ENCODING, "gzip");
+        }
+        request.body(body).send().await
+    }
+
+    async fn export(&self, batch: &Batch, part: Vec<usize>) -> Answer {
+        let body = match self.body(batch, &part).await {
+            Ok(body) => body,
+            Err(e) => return Answer::Failed(e),
+        };
+        let response = match self.post(body).await {
+            Ok(r) => r,
+            Err(e) => return Answer::Failed(transport_error(HOP, &e)),
+        };
+        answer(response, part).await
+    }
+
+    /// The request of `part`: decoded records under the resource, encoded and compressed off
+    /// the async runtime.
+    async fn body(&self, batch: &Batch, part: &[usize]) -> Result<Vec<u8>, SendError> {
+        let records: Vec<Vec<u8>> = part
+            .iter()
+            .map(|&i| batch.items()[i].bytes.clone())
+            .collect();
+        let resource = self.resource.clone();
+        let gzip = self.config.gzip;
+        tokio::task::spawn_blocking(move || request(resource, &records, gzip))
+            .await
+            .map_err(|e| SendError::Fatal {
+                reason: format!("encoding task failed: {e}"),
+            })?
+    }
+}
+
+/// The encoded (and maybe compressed) export request of `records` (`LogRecord` bytes).
+pub fn request(resource: Resource, records: &[Vec<u8>], gzip: bool) -> Result<Vec<u8>, SendError> {
+    let log_records = records
+        .iter()
+        .map(|b| LogRecord::decode(&b[..]))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SendError::Fatal {
+            reason: format!("a batched record is not a LogRecord: {e}"),
+        })?;
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(resource),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: SCOPE.to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    ..InstrumentationScope::default()
+                }),
+                log_records,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    let bytes = request.encode_to_vec();
+    Ok(if gzip {
+        docket_sink_http::gzip([&bytes[..]])
+    } else {
+        bytes
+    })
+}
+
+/// What an answer means for the records of `part`.
+async fn answer(mut response: reqwest::Response, part: Vec<usize>) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_bounded(&mut response).await;
+    if status.is_success() {
+        return partial_success(&body, part);
+    }
+    let detail = printable(&body);
+    match status.as_u16() {
+        400 | 413 => Answer::Refused(format!("{HOP} answered {status}: {detail}")),
+        429 | 502 | 503 | 504 | 401 | 403 => {
+            Answer::Failed(status_error(HOP, status, &headers, &detail))
+        }
+        _ => Answer::Failed(SendError::Fatal {
+            reason: format!("{HOP} answered {status} (not retryable in OTLP/HTTP): {detail}"),
+        }),
+    }
+}
+
+/// A success that rejected records: OTLP does not say which, so the whole part goes to the
+/// dead-letter topic with the receiver's count and message (some of it may also be stored).
+fn partial_success(body: &[u8], part: Vec<usize>) -> Answer {
+    let Ok(response) = ExportLogsServiceResponse::decode(body) else {
+        return Answer::Accepted; // an empty or foreign body: a plain success
+    };
+    match response.partial_success {
+        Some(p) if p.rejected_log_records > 0 => Answer::Failed(SendError::Reject {
+            reason: format!(
+                "{HOP} rejected {} of {} records without saying which ({}); all {} are dead-lettered, some may also be stored",
+                p.rejected_log_records,
+                part.len(),
+                printable(p.error_message.as_bytes()),
+                part.len()
+            ),
+            items: part,
+        }),
+        _ => Answer::Accepted,
+    }
+}
+
+async fn read_bounded(response: &mut reqwest::Response) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    while bytes.len() < MAX_ANSWER {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(MAX_ANSWER);
+    bytes
+}
+
+/// The readable text in an answer (an error status is protobuf with a message inside), on one
+/// line, at most 300 characters.
+fn printable(body: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(body)
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '\u{fffd}' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(300)
+        .collect()
+}
+
+/// The resource: `service.name`, `service.version`, `service.instance.id`, then the extras.
+pub fn resource(settings: &ResourceSettings) -> Resource {
+    let pairs = [
+        ("service.name", settings.service_name.as_str()),
+        ("service.version", env!("CARGO_PKG_VERSION")),
+        ("service.instance.id", settings.instance_id.as_str()),
+    ];
+    let attributes = pairs
+        .into_iter()
+        .chain(
+            settings
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map(|(key, value)| {
+            let value = AnyValue {
+                value: Some(any_value::Value::StringValue(value.to_owned())),
+            };
+            encode::key_value(key.to_owned(), value)
+        })
+        .collect();
+    Resource {
+        attributes,
+        ..Resource::default()
+    }
+}
+
+impl Sink for OtlpSink {
+    fn encode(&self, record: &Exported) -> Result<Vec<u8>, EncodeError> {
+        encode::log_record(record, Micros::now())
+    }
+
+    async fn send(&self, batch: &Batch) -> Result<Accepted, SendError> {
+        send_splitting(batch, &self.delivered, |part| self.export(batch, part)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
+
+    use super::*;
+
+    #[test]
+    fn a_partial_success_rejects_the_whole_part_and_says_why() {
+        let body = ExportLogsServiceResponse {
+            partial_success: Some(ExportLogsPartialSuccess {
+                rejected_log_records: 1,
+                error_message: "too old\n".to_owned(),
+            }),
+        }
+        .encode_to_vec();
+        let Answer::Failed(SendError::Reject { items, reason }) =
+            partial_success(&body, vec![4, 5])
+        else {
+            panic!("expected a rejection");
+        };
+        assert_eq!(items, vec![4, 5]);
+        assert!(
+            reason.contains("rejected 1 of 2 records") && reason.contains("(too old)"),
+            "{reason}"
+        );
+        let empty = ExportLogsServiceResponse::default().encode_to_vec();
+        assert_eq!(partial_success(&empty, vec![0]), Answer::Accepted);
+        assert_eq!(partial_success(b"", vec![0]), Answer::Accepted);
+    }
+
+    #[test]
+    fn the_request_holds_every_record_under_the_resource() {
+        let record = LogRecord {
+            event_name: "docket.audit".to_owned(),
+            ..LogRecord::default()
+        };
+        let settings = ResourceSettings {
+            service_name: "docket".to_owned(),
+            instance_id: "i-1".to_owned(),
+            attributes: vec![("deployment.environment.name".to_owned(), "prod".to_owned())],
+        };
+        let bytes = request(
+            resource(&settings),
+            &[record.encode_to_vec(), record.encode_to_vec()],
+            false,
+        )
+        .unwrap();
+        let decoded = ExportLogsServiceRequest::decode(&bytes[..]).unwrap();
+        let rl = &decoded.resource_logs[0];
+        let keys: Vec<&str> = rl
+            .resource
+            .as_ref()
+            .unwrap()
+            .attributes
+            .iter()
+            .map(|kv| kv.key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "service.name",
+                "service.version",
+                "service.instance.id",
+                "deployment.environment.name"
+            ]
+        );
+        assert_eq!(rl.scope_logs[0].log_records.len(), 2);
+        assert!(request(resource(&settings), &[b"\xff\xff".to_vec()], false).is_err());
+    }
+}
