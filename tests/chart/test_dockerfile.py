@@ -1,5 +1,5 @@
-"""The Dockerfile: hadolint clean, every Docket binary the workspace builds is in the image,
-and every command the chart runs is one of them."""
+"""The Dockerfile and the scripts around the image: hadolint and shellcheck clean, every Docket
+binary the workspace builds is in the image, and every command the chart runs is one of them."""
 
 import json
 import re
@@ -47,3 +47,13 @@ def test_chart_commands_are_image_binaries():
     manifests = render("everything")
     commands = {c["command"][0] for _, spec in pod_specs(manifests) for c in containers(spec) if c["image"].startswith("docket/")}
     assert commands and commands <= dockerfile_binaries()
+
+
+def test_shell_scripts_pass_shellcheck():
+    scripts = [
+        ROOT / "helm" / "docket" / "files" / "scripts" / "create-topics.sh",
+        ROOT / "helm" / "docket" / "files" / "scripts" / "register-schemas.sh",
+        ROOT / "dev" / "check-chart",
+    ]
+    run = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
