@@ -6,6 +6,7 @@ untouched."""
 import json
 import os
 import pathlib
+import re
 import subprocess
 import urllib.request
 import uuid
@@ -17,8 +18,12 @@ from conftest import CHART, ROOT
 SCRIPTS = CHART / "files" / "scripts"
 BOOTSTRAP = os.environ.get("DOCKET_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 REGISTRY = os.environ.get("DOCKET_SCHEMA_REGISTRY_URL", "http://127.0.0.1:18081/apis/ccompat/v7")
+# Where dev/stack unpacked Kafka: its cache dir and version (dev/stack.env).
 CACHE = pathlib.Path(os.environ.get("DOCKET_CACHE_DIR", pathlib.Path.home() / ".cache" / "docket"))
-KAFKA_LIBS = CACHE / "kafka-4.1.1" / "libs"
+KAFKA_VERSION = os.environ.get("KAFKA_VERSION") or re.search(
+    r"KAFKA_VERSION=\$\{KAFKA_VERSION:-([^}]+)\}", (ROOT / "dev" / "stack.env").read_text()
+).group(1)
+KAFKA_LIBS = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
 
 
 def get_json(url):
