@@ -84,6 +84,13 @@ def test_keda_bounds_follow_the_partitions():
     assert "activationLagThreshold" in render_error("keda", "--set", "sinks.s3.autoscaling.activationLagThreshold=1")
 
 
+def test_fixed_replica_counts_follow_the_partitions():
+    assert "6 partitions" in render_error("s3-only", "--set", "sinks.s3.replicas=7")
+    assert "3 partitions" in render_error("s3-only", "--set", "sinks.s3.streams=audit", "--set", "sinks.s3.replicas=4")
+    assert "6 partitions" in render_error("s3-only", "--set", "joiner.replicas=7")
+    render("s3-only", "--set", "sinks.s3.replicas=6", "--set", "joiner.replicas=6")
+
+
 def test_scaled_objects_scale_the_sinks_deployments():
     manifests = render("keda")
     scaled = of_kind(manifests, "ScaledObject")
