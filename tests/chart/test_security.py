@@ -82,3 +82,22 @@ def test_irsa_annotation_reaches_only_the_s3_sinks_account():
     for name, account in accounts.items():
         if name != "audit-docket-sink-s3":
             assert role not in account["metadata"].get("annotations", {}), name
+
+
+def test_hostile_values_stay_inside_their_strings():
+    """Values with YAML-significant characters land verbatim in one variable, never as new keys."""
+    hostile = 'k:9092"\n        injected: true\n- name: DOCKET_X\n  value: "y'
+    manifests = render("s3-only", "--set-string", f"kafka.bootstrap={hostile}", "--set-string", 'sinks.s3.prefix=a"b: {c}')
+    sink = next(m for m in of_kind(manifests, "Deployment") if m["metadata"]["name"] == "audit-docket-sink-s3")
+    env = {e["name"]: e for e in sink["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["DOCKET_KAFKA_BOOTSTRAP"]["value"] == hostile
+    assert env["DOCKET_S3_PREFIX"]["value"] == 'a"b: {c}'
+    assert "DOCKET_X" not in env
+    for owner, spec in pod_specs(manifests):
+        for c in containers(spec):
+            assert "injected" not in c, owner
+
+
+def test_variable_names_from_values_are_checked():
+    assert "schema" in render_error("s3-only", "--set", "gateway.env.BAD\\ NAME=x")
+    assert "schema" in render_error("s3-only", "--set", "sinks.s3.secretEnv[0].name=a-b", "--set", "sinks.s3.secretEnv[0].secretName=s", "--set", "sinks.s3.secretEnv[0].key=k")
