@@ -57,6 +57,8 @@ def test_each_sinks_group_is_the_one_replay_resets():
         (job,) = [j for j in of_kind(manifests, "Job") if j["metadata"]["name"].startswith("audit-docket-replay-")]
         command = job["spec"]["template"]["spec"]["containers"][0]["command"]
         assert command[:3] == ["docket", "replay", sink]
+        # The CLI suffixes group names with a local-run namespace when one is set.
+        assert "DOCKET_LOCAL_NAMESPACE" not in env_of(job["spec"]["template"]["spec"]["containers"][0])
         resets = prefix + command[2]
         deployment = sink_deployments(manifests)[sink]
         assert deployment["metadata"]["labels"]["docket.dev/consumer-group"] == resets
