@@ -392,7 +392,8 @@ async fn admin_edits_are_audited_and_drive_later_decisions() {
         .admin(SUPER_TOKEN, Method::POST, "models/echo-big/disable", None)
         .await;
     assert_eq!(model_off.status, 200);
-    let provider = json!({"base_url": "http://127.0.0.1:9/v1", "api_key_env": "ECHO_KEY"});
+    let provider =
+        json!({"base_url": "http://127.0.0.1:9/v1", "api_key_env": "DOCKET_PROVIDER_KEY_ECHO"});
     let refused = gw
         .admin(
             POLICY_TOKEN,
@@ -428,7 +429,7 @@ async fn admin_edits_are_audited_and_drive_later_decisions() {
         ("provider.update", Outcome::Success)
     );
     assert_eq!(updated.details["base_url"], "http://127.0.0.1:9/v1");
-    assert_eq!(updated.details["api_key_env"], "ECHO_KEY");
+    assert_eq!(updated.details["api_key_env"], "DOCKET_PROVIDER_KEY_ECHO");
     assert_eq!(updated.policy_version, None);
 }
 

@@ -99,6 +99,30 @@ impl Fixture {
         }
     }
 
+    /// Changes the configuration file (takes effect at the next start).
+    pub fn edit_config(&self, f: impl FnOnce(&mut Value)) {
+        let path = self.dir.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        f(&mut config);
+        std::fs::write(path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    }
+
+    /// Adds an OpenAI-compatible provider `name` at `base_url` and a model `model` served
+    /// by it, which the test key may use.
+    pub fn add_openai_model(&self, name: &str, base_url: &str, model: &str) {
+        self.edit_config(|c| {
+            c["providers"] = json!([{"name": name, "kind": "openai", "base_url": base_url}]);
+            c["models"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": model, "provider": name}));
+            c["keys"][0]["models"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!(model));
+        });
+    }
+
     /// Adds or replaces an environment variable of the gateway process.
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env.retain(|(n, _)| n != name);
@@ -195,10 +219,40 @@ impl Gateway {
 
     /// SIGTERM, then waits for the exit.
     pub fn stop(&mut self) {
+        self.terminate();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn terminate(&self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit (after [`Gateway::terminate`]); whether it exited 0.
+    pub async fn exited(&mut self) -> bool {
+        eventually("the gateway to exit", || {
+            let status = self.child.try_wait().expect("the child can be polled");
+            async move { status }
+        })
+        .await
+        .success()
+    }
+
+    /// Sends `request` on a new connection and returns what the gateway sends until it
+    /// closes the connection (failing after [`DEADLINE`]).
+    pub async fn raw(&self, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(DEADLINE, stream.read_to_end(&mut out))
+            .await
+            .expect("the gateway closes the connection")
+            .ok();
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     /// `POST /v1/chat/completions` with `key` (none when `None`).
@@ -235,14 +289,47 @@ impl Gateway {
         path: &str,
         body: Option<Value>,
     ) -> Answer {
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap());
+        self.admin_raw(Some(token), method, path, body).await
+    }
+
+    /// An admin call with a raw path (not escaped further) and body, and an optional token.
+    pub async fn admin_raw(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
         let mut req = self
             .client
-            .request(method, format!("{}/admin/v1/{path}", self.base))
-            .header("authorization", format!("Bearer {token}"));
+            .request(method, format!("{}/admin/v1/{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
         if let Some(b) = body {
-            req = req.body(serde_json::to_vec(&b).unwrap());
+            req = req.body(b);
         }
         answer(req.send().await.expect("gateway answers")).await
+    }
+
+    /// The value of metric `name` with the label set `labels` (e.g. `reason="idle_timeout"`).
+    pub async fn metric_with(&self, name: &str, labels: &str) -> Option<f64> {
+        let body = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let prefix = format!("{name}{{{labels}}} ");
+        Some(
+            body.lines()
+                .filter_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok())
+                .sum(),
+        )
     }
 
     /// The sum of the samples of metric `name` (all label sets), if the page is reachable.
@@ -290,6 +377,115 @@ async fn answer(r: reqwest::Response) -> Answer {
         request_id,
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     }
+}
+
+/// A fake OpenAI-compatible upstream, written for these tests from OpenAI's API reference
+/// for `POST /v1/chat/completions` (HTTP/1.1, JSON request and answer, one request per
+/// connection): it answers each call with one assistant choice whose content is `content`,
+/// and keeps every request's head so a test can see what was forwarded. While held, it
+/// keeps the requests it receives unanswered until released.
+pub struct FakeUpstream {
+    pub port: u16,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    gate: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeUpstream {
+    /// Listens on a free loopback port, answering at once.
+    pub async fn start(content: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (gate, open) = tokio::sync::watch::channel(true);
+        let (seen, content) = (heads.clone(), content.to_owned());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (seen, content, open) = (seen.clone(), content.clone(), open.clone());
+                tokio::spawn(fake_answer(stream, seen, open, content));
+            }
+        });
+        Self {
+            port,
+            heads,
+            gate,
+            task,
+        }
+    }
+
+    /// Holds every answer from now on until [`FakeUpstream::release`].
+    pub fn hold(&self) {
+        self.gate.send_replace(false);
+    }
+
+    /// Answers what is held, and everything after at once.
+    pub fn release(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Its base URL as a provider's `base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// The heads of the requests received so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn fake_answer(
+    mut stream: tokio::net::TcpStream,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    mut open: tokio::sync::watch::Receiver<bool>,
+    content: String,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    seen.lock().unwrap().push(head);
+    if open.wait_for(|open| *open).await.is_err() {
+        return;
+    }
+    let body = json!({"id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
+        "model": "fake", "choices": [{"index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": content}}]})
+    .to_string();
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(answer.as_bytes()).await;
 }
 
 /// A one-message chat request.

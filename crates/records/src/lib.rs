@@ -12,6 +12,7 @@ mod codec;
 mod decision;
 mod enriched;
 mod error;
+mod id;
 pub mod samples;
 mod schema;
 mod time;
@@ -24,6 +25,7 @@ pub use decision::{
 };
 pub use enriched::{EnrichedDecision, JoinStatus, PolicyChange};
 pub use error::{CodecError, SchemaError};
+pub use id::event_id;
 pub use schema::{Record, RecordSchema};
 pub use time::Micros;
 pub use wire::{FrameError, MAGIC_BYTE, WIRE_HEADER_LEN, frame, split_frame};

@@ -42,6 +42,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Readiness.
     pub health: Health,
+    /// Refused admin calls per source address.
+    pub admin_refusals: api::admin::limiter::Limiter,
 }
 
 /// The gateway could not start or stopped with an error.
@@ -67,8 +69,9 @@ pub enum GatewayError {
     },
 }
 
-/// Runs the gateway until `shutdown` fires, then stops serving and spools what was not
-/// yet published.
+/// Runs the gateway until `shutdown` fires; then `/readyz` answers 503, the listener closes,
+/// requests in flight finish (within the shutdown grace), and only then is the publisher
+/// closed, so every answered request's records are sent or spooled.
 pub async fn run(config: GatewayConfig, shutdown: Shutdown) -> Result<(), GatewayError> {
     let metrics = Metrics::new();
     let store = Store::open(&config.state_dir, config.seed.clone())?;
@@ -83,7 +86,9 @@ pub async fn run(config: GatewayConfig, shutdown: Shutdown) -> Result<(), Gatewa
                 source,
             })?;
     let health = Health::default();
+    let admin_refusals = api::admin::limiter::Limiter::new(config.admin_refusals_per_minute);
     let app = Arc::new(App {
+        admin_refusals,
         config,
         store,
         publisher,

@@ -29,6 +29,13 @@ pub struct Metrics {
     pub publish_latency: Histogram,
     /// Time to answer a chat request.
     pub request_latency: Histogram,
+    /// Open client connections.
+    pub connections: IntGauge,
+    /// Connections closed by the server, by reason (`header_timeout`, `idle_timeout`).
+    pub connections_closed: IntCounterVec,
+    /// Admin calls refused without an audit record, by reason (`invalid_id`,
+    /// `unauthenticated_read`, `rate_limited`, `unavailable`).
+    pub admin_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -107,6 +114,17 @@ impl Metrics {
             request_latency: histogram(
                 "request_duration_seconds",
                 "Time to answer a chat request.",
+            ),
+            connections: gauge("connections", "Open client connections."),
+            connections_closed: counter(
+                "connections_closed_total",
+                "Connections closed by the server, by reason.",
+                &["reason"],
+            ),
+            admin_refused: counter(
+                "admin_refused_total",
+                "Admin calls refused without an audit record, by reason.",
+                &["reason"],
             ),
             registry,
         }

@@ -25,6 +25,20 @@ pub mod env {
     pub const DELIVERY_TIMEOUT_MS: &str = "DOCKET_GATEWAY_DELIVERY_TIMEOUT_MS";
     /// Timeout of one upstream call, in milliseconds.
     pub const UPSTREAM_TIMEOUT_MS: &str = "DOCKET_GATEWAY_UPSTREAM_TIMEOUT_MS";
+    /// Longest time to receive a request head (humantime, e.g. `10s`).
+    pub const HEADER_READ_TIMEOUT: &str = "DOCKET_GATEWAY_HEADER_READ_TIMEOUT";
+    /// Longest time to receive a request body (humantime).
+    pub const BODY_READ_TIMEOUT: &str = "DOCKET_GATEWAY_BODY_READ_TIMEOUT";
+    /// Longest pause between two requests of a kept-alive connection (humantime).
+    pub const IDLE_TIMEOUT: &str = "DOCKET_GATEWAY_IDLE_TIMEOUT";
+    /// Most connections served at once.
+    pub const MAX_CONNECTIONS: &str = "DOCKET_GATEWAY_MAX_CONNECTIONS";
+    /// Longest wait at shutdown for requests in flight (humantime).
+    pub const SHUTDOWN_GRACE: &str = "DOCKET_GATEWAY_SHUTDOWN_GRACE";
+    /// Prefix a provider's `api_key_env` must have when set through the admin API.
+    pub const PROVIDER_KEY_PREFIX: &str = "DOCKET_GATEWAY_PROVIDER_KEY_PREFIX";
+    /// Audit records one source address may cause per minute with refused admin calls.
+    pub const ADMIN_REFUSALS_PER_MINUTE: &str = "DOCKET_GATEWAY_ADMIN_REFUSALS_PER_MINUTE";
 }
 
 /// HTTP headers.
@@ -35,8 +49,8 @@ pub mod header {
     pub const TRACEPARENT: &str = "traceparent";
     /// Id of an admin API request (the audit record's `request_id`).
     pub const REQUEST_ID: &str = "x-request-id";
-    /// Bearer scheme prefix of the `Authorization` header.
-    pub const BEARER: &str = "Bearer ";
+    /// The scheme of the `Authorization` header (matched without regard to case).
+    pub const BEARER_SCHEME: &str = "Bearer";
 }
 
 /// HTTP paths.
@@ -45,6 +59,28 @@ pub mod path {
     pub const CHAT: &str = "/v1/chat/completions";
     /// Prefix of the admin API.
     pub const ADMIN_PREFIX: &str = "/admin/v1/";
+    /// Policies: list (GET), create (POST).
+    pub const ADMIN_POLICIES: &str = "/admin/v1/policies";
+    /// One policy: read (GET), replace (PUT), delete (DELETE).
+    pub const ADMIN_POLICY: &str = "/admin/v1/policies/{id}";
+    /// Enable a policy (POST).
+    pub const ADMIN_POLICY_ENABLE: &str = "/admin/v1/policies/{id}/enable";
+    /// Disable a policy (POST).
+    pub const ADMIN_POLICY_DISABLE: &str = "/admin/v1/policies/{id}/disable";
+    /// Models: list (GET).
+    pub const ADMIN_MODELS: &str = "/admin/v1/models";
+    /// Enable a model (POST).
+    pub const ADMIN_MODEL_ENABLE: &str = "/admin/v1/models/{id}/enable";
+    /// Disable a model (POST).
+    pub const ADMIN_MODEL_DISABLE: &str = "/admin/v1/models/{id}/disable";
+    /// Providers: list (GET).
+    pub const ADMIN_PROVIDERS: &str = "/admin/v1/providers";
+    /// One provider: change (PUT).
+    pub const ADMIN_PROVIDER: &str = "/admin/v1/providers/{id}";
+    /// Keys: list (GET), create (POST).
+    pub const ADMIN_KEYS: &str = "/admin/v1/keys";
+    /// Revoke a key (POST).
+    pub const ADMIN_KEY_REVOKE: &str = "/admin/v1/keys/{id}/revoke";
     /// Prometheus metrics.
     pub const METRICS: &str = "/metrics";
     /// Liveness.
@@ -77,6 +113,12 @@ pub mod error_type {
     pub const NOT_FOUND: &str = "not_found";
     /// The resource exists already.
     pub const CONFLICT: &str = "conflict";
+    /// The method is not allowed on this path (see `Allow`).
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// The request did not arrive in time.
+    pub const TIMEOUT: &str = "request_timeout";
+    /// Too many refused calls from this address.
+    pub const RATE_LIMITED: &str = "rate_limit_exceeded";
 }
 
 /// Resource kinds of the admin API and the audit stream.

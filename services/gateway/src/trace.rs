@@ -38,19 +38,44 @@ impl TraceContext {
     }
 }
 
-/// Trace id and flags of a valid version-00 `traceparent`.
+/// Length of a version-00 `traceparent`: `vv-<32>-<16>-ff`.
+const V00_LEN: usize = 55;
+
+/// Trace id and flags of a valid `traceparent`, as W3C Trace Context (level 1, section 3.2)
+/// says: version `00` is exactly four fields; a higher version (`ff` is invalid) is read
+/// by position, its first 55 characters as in `00`, followed by the end or a `-` and
+/// fields this version does not know, and only the sampled bit of its flags is kept.
 fn parse(value: &str) -> Option<(String, String)> {
-    let parts: Vec<&str> = value.trim().split('-').collect();
-    let [version, trace, parent, flags] = parts.as_slice() else {
+    let value = value.trim();
+    let version = value.get(..2)?;
+    if !is_hex(version, 2) || version == "ff" {
+        return None;
+    }
+    let future = version != "00";
+    let head = value.get(..V00_LEN)?;
+    let rest = &value[V00_LEN..];
+    if (!future && !rest.is_empty()) || (future && !(rest.is_empty() || rest.starts_with('-'))) {
+        return None;
+    }
+    let parts: Vec<&str> = head.split('-').collect();
+    let [_, trace, parent, flags] = parts.as_slice() else {
         return None;
     };
-    let ok = *version == "00"
-        && is_hex(trace, 32)
+    let ok = is_hex(trace, 32)
         && is_hex(parent, 16)
         && is_hex(flags, 2)
         && trace.bytes().any(|b| b != b'0')
         && parent.bytes().any(|b| b != b'0');
-    ok.then(|| (trace.to_string(), flags.to_string()))
+    if !ok {
+        return None;
+    }
+    let flags = if future {
+        let sampled = u8::from_str_radix(flags, 16).ok()? & 1;
+        format!("{sampled:02x}")
+    } else {
+        (*flags).to_owned()
+    };
+    Some(((*trace).to_owned(), flags))
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -81,11 +106,43 @@ mod tests {
     }
 
     #[test]
+    fn reads_future_versions_by_position() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        for (header, flags) in [
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "01",
+            ),
+            (
+                "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09-what-the-future-holds",
+                "01",
+            ),
+            (
+                "02-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-fe",
+                "00",
+            ),
+        ] {
+            let t = TraceContext::from_header(Some(header));
+            assert_eq!(
+                (t.trace_id.as_str(), t.flags.as_str()),
+                (trace, flags),
+                "{header}"
+            );
+            assert!(t.traceparent().starts_with("00-"), "we speak version 00");
+        }
+    }
+
+    #[test]
     fn replaces_invalid_ones() {
         for bad in [
             "garbage",
             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "0é-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         ] {
             let t = TraceContext::from_header(Some(bad));
             assert!(is_hex(&t.trace_id, 32));

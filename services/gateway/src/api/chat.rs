@@ -12,101 +12,60 @@
 //! response-stage policies run on it, and only then is it streamed, so redaction holds.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
-use docket_records::{Caller, Decision, Micros, ModelRoute, Stage, Verdict, samples};
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use axum::Json;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use docket_records::{
+    Caller as RecordCaller, Decision, Micros, ModelRoute, Stage, Verdict, event_id,
+};
 use serde_json::{Value, json};
 
-use super::{Body, BodyError, bearer, error, json_response, read_body, sse};
+use super::error::ApiError;
+use super::extract::{Caller, Payload, Recording, reject};
+use super::{sse, validate};
 use crate::App;
 use crate::names::error_type;
 use crate::policy::routing::Route;
 use crate::policy::{Outcome, RequestContext};
 use crate::publish::Item;
-use crate::secret;
 use crate::store::{ApiKey, Snapshot};
 use crate::trace::TraceContext;
 
-/// Handles one chat request and records its duration.
-pub async fn handle(
-    app: &App,
-    peer: SocketAddr,
-    trace: &TraceContext,
-    req: Request<Incoming>,
-) -> Response<Body> {
+/// Records the duration of every chat request, refusals included.
+pub async fn timed(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let response = match serve(app, peer, trace, req).await {
-        Ok(r) => r,
-        Err(rejection) => rejection.answer(app, &trace.trace_id),
-    };
+    let response = next.run(req).await;
     app.metrics
         .request_latency
         .observe(started.elapsed().as_secs_f64());
     response
 }
 
-/// A refusal before policy evaluation.
-struct Rejection {
-    reason: &'static str,
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
-}
-
-impl Rejection {
-    fn new(
-        reason: &'static str,
-        status: StatusCode,
-        kind: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            reason,
-            status,
-            kind,
-            message: message.into(),
-        }
-    }
-
-    fn answer(self, app: &App, correlation_id: &str) -> Response<Body> {
-        app.metrics.rejected.with_label_values(&[self.reason]).inc();
-        tracing::info!(
-            reason = self.reason,
-            status = self.status.as_u16(),
-            "request rejected"
-        );
-        error(self.status, self.kind, &self.message, correlation_id)
-    }
-}
-
-async fn serve(
-    app: &App,
-    peer: SocketAddr,
-    trace: &TraceContext,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Rejection> {
-    if !app.publisher.accepting() {
-        return Err(Rejection::new(
-            "spool_full",
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_type::UNAVAILABLE,
-            "decisions cannot be recorded right now; retry later",
-        ));
-    }
-    let snapshot = app.store.snapshot();
-    let key = authenticate(&snapshot, req.headers())?.clone();
-    let mut body = parse(read_body(req, app.config.max_body_bytes).await)?;
+/// Handles one chat request; the extractors have checked recording, key and body size.
+pub async fn handle(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::Extension(trace): axum::Extension<TraceContext>,
+    _: Recording,
+    Caller(key): Caller,
+    Payload(bytes): Payload,
+) -> Result<Response, ApiError> {
+    let mut body = parse(&app, &bytes)?;
     let streaming = sse::requested(&mut body);
-    let requested = check_model(&snapshot, &key, &body)?;
+    let snapshot = app.store.snapshot();
+    let requested = check_model(&app, &snapshot, &key, &body)?;
     let ctx = RequestContext {
         api_key_id: &key.id,
         user: key.user.as_deref(),
         team: key.team.as_deref(),
         model: &requested,
     };
-    let caller = Caller {
+    let caller = RecordCaller {
         api_key_id: key.id.clone(),
         user: key.user.clone(),
         team: key.team.clone(),
@@ -120,7 +79,56 @@ async fn serve(
     let outcome = snapshot
         .policies
         .evaluate_request(&ctx, &mut body, &mut route);
-    let provider = route
+    let provider = provider_of(&snapshot, &route, &requested);
+    let denied = outcome.verdict == Verdict::Deny;
+    let model = ModelRoute {
+        requested: requested.clone(),
+        routed: (!denied).then(|| route.model.clone()),
+        provider: (!denied).then(|| provider.clone()),
+    };
+    let revision = snapshot.policies.revision;
+    record(
+        &app,
+        &trace,
+        Stage::Request,
+        &outcome,
+        revision,
+        &caller,
+        &model,
+    );
+    if denied {
+        return Err(deny(&app, &outcome));
+    }
+    let upstream = Upstream {
+        route: &route,
+        provider: &provider,
+        trace: &trace,
+    };
+    let mut answer = call_upstream(&app, &snapshot, upstream, body).await?;
+    let after = snapshot.policies.evaluate_response(&ctx, &mut answer);
+    if after.verdict != Verdict::Allow {
+        record(
+            &app,
+            &trace,
+            Stage::Response,
+            &after,
+            revision,
+            &caller,
+            &model,
+        );
+    }
+    if after.verdict == Verdict::Deny {
+        return Err(deny(&app, &after));
+    }
+    count(&app, outcome.verdict.max(after.verdict));
+    if streaming {
+        return Ok(sse::response(&answer));
+    }
+    Ok(Json(answer).into_response())
+}
+
+fn provider_of(snapshot: &Snapshot, route: &Route, requested: &str) -> String {
+    route
         .provider
         .clone()
         .or_else(|| {
@@ -129,166 +137,81 @@ async fn serve(
                 .get(&route.model)
                 .map(|m| m.provider.clone())
         })
-        .or_else(|| snapshot.models.get(&requested).map(|m| m.provider.clone()))
-        .unwrap_or_default();
-    let denied = outcome.verdict == Verdict::Deny;
-    let model = ModelRoute {
-        requested: requested.clone(),
-        routed: (!denied).then(|| route.model.clone()),
-        provider: (!denied).then(|| provider.clone()),
-    };
-    record(
-        app,
-        trace,
-        Stage::Request,
-        &outcome,
-        snapshot.policies.revision,
-        &caller,
-        &model,
-    );
-    if denied {
-        return Ok(deny(app, &outcome, &trace.trace_id));
-    }
-    let mut answer = match call_upstream(app, &snapshot, &route, &provider, body).await {
-        Ok(a) => a,
-        Err(r) => return Ok(r.answer(app, &trace.trace_id)),
-    };
-    let after = snapshot.policies.evaluate_response(&ctx, &mut answer);
-    if after.verdict != Verdict::Allow {
-        record(
-            app,
-            trace,
-            Stage::Response,
-            &after,
-            snapshot.policies.revision,
-            &caller,
-            &model,
-        );
-    }
-    if after.verdict == Verdict::Deny {
-        return Ok(deny(app, &after, &trace.trace_id));
-    }
-    count(app, outcome.verdict.max(after.verdict));
-    if streaming {
-        return Ok(sse::response(&answer));
-    }
-    Ok(json_response(StatusCode::OK, &answer))
+        .or_else(|| snapshot.models.get(requested).map(|m| m.provider.clone()))
+        .unwrap_or_default()
 }
 
-fn authenticate<'s>(
-    snapshot: &'s Snapshot,
-    headers: &hyper::HeaderMap,
-) -> Result<&'s ApiKey, Rejection> {
-    let unauthorized = |reason, message: &str| {
-        Rejection::new(
-            reason,
-            StatusCode::UNAUTHORIZED,
-            error_type::INVALID_API_KEY,
-            message,
-        )
-    };
-    let presented = bearer(headers).ok_or_else(|| {
-        unauthorized(
-            "missing_key",
-            "an API key is required: Authorization: Bearer <key>",
-        )
+/// The body as JSON in the OpenAI request shape.
+fn parse(app: &App, bytes: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let message = format!("the body is not valid JSON: {e}");
+        reject(app, "malformed", ApiError::invalid(message))
     })?;
-    let key = snapshot
-        .keys
-        .iter()
-        .find(|k| secret::matches(presented, &k.secret_sha256))
-        .ok_or_else(|| unauthorized("invalid_key", "the API key is not valid"))?;
-    if key.revoked {
-        return Err(unauthorized("revoked_key", "the API key has been revoked"));
-    }
-    Ok(key)
-}
-
-fn parse(body: Result<hyper::body::Bytes, BodyError>) -> Result<Value, Rejection> {
-    let bytes = body.map_err(|e| match e {
-        BodyError::TooLarge => Rejection::new(
-            "too_large",
-            StatusCode::PAYLOAD_TOO_LARGE,
-            error_type::TOO_LARGE,
-            "the request body is larger than allowed",
-        ),
-        BodyError::Read => Rejection::new(
-            "unreadable",
-            StatusCode::BAD_REQUEST,
-            error_type::INVALID_REQUEST,
-            "the request body could not be read",
-        ),
-    })?;
-    let invalid = |message: String| {
-        Rejection::new(
-            "malformed",
-            StatusCode::BAD_REQUEST,
-            error_type::INVALID_REQUEST,
-            message,
-        )
-    };
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| invalid(format!("the body is not valid JSON: {e}")))?;
-    if value
-        .get("model")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        return Err(invalid("'model' must be a non-empty string".to_owned()));
-    }
-    if value
-        .get("messages")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty)
-    {
-        return Err(invalid("'messages' must be a non-empty array".to_owned()));
-    }
+    validate::request(&value).map_err(|e| reject(app, "malformed", ApiError::invalid(e)))?;
     Ok(value)
 }
 
-fn check_model(snapshot: &Snapshot, key: &ApiKey, body: &Value) -> Result<String, Rejection> {
+fn check_model(
+    app: &App,
+    snapshot: &Snapshot,
+    key: &ApiKey,
+    body: &Value,
+) -> Result<String, ApiError> {
     let requested = body["model"].as_str().unwrap_or_default().to_owned();
-    let model = snapshot.models.get(&requested).ok_or_else(|| {
-        Rejection::new(
+    let refuse = |reason, status, kind, message: String| {
+        reject(app, reason, ApiError::new(status, kind, message))
+    };
+    let Some(model) = snapshot.models.get(&requested) else {
+        let message = "the requested model does not exist".to_owned();
+        return Err(refuse(
             "unknown_model",
             StatusCode::NOT_FOUND,
             error_type::MODEL_NOT_FOUND,
-            format!("model '{requested}' does not exist"),
-        )
-    })?;
+            message,
+        ));
+    };
     if !model.enabled {
-        return Err(Rejection::new(
+        let message = format!("model '{requested}' is disabled");
+        return Err(refuse(
             "model_disabled",
             StatusCode::FORBIDDEN,
             error_type::MODEL_NOT_ALLOWED,
-            format!("model '{requested}' is disabled"),
+            message,
         ));
     }
     if !key.allows(&requested) {
-        return Err(Rejection::new(
+        let message = format!("this key may not use model '{requested}'");
+        return Err(refuse(
             "model_not_allowed",
             StatusCode::FORBIDDEN,
             error_type::MODEL_NOT_ALLOWED,
-            format!("this key may not use model '{requested}'"),
+            message,
         ));
     }
     Ok(requested)
 }
 
+/// Where a request goes upstream.
+struct Upstream<'a> {
+    route: &'a Route,
+    provider: &'a str,
+    trace: &'a TraceContext,
+}
+
 async fn call_upstream(
     app: &App,
     snapshot: &Snapshot,
-    route: &Route,
-    provider: &str,
+    to: Upstream<'_>,
     mut body: Value,
-) -> Result<Value, Rejection> {
+) -> Result<Value, ApiError> {
+    let Upstream {
+        route,
+        provider,
+        trace,
+    } = to;
     let upstream_error = |message: String| {
-        Rejection::new(
-            "upstream",
-            StatusCode::BAD_GATEWAY,
-            error_type::UPSTREAM,
-            message,
-        )
+        let e = ApiError::new(StatusCode::BAD_GATEWAY, error_type::UPSTREAM, message);
+        reject(app, "upstream", e)
     };
     let upstream_model = snapshot
         .models
@@ -303,10 +226,14 @@ async fn call_upstream(
         .providers
         .get(provider)
         .ok_or_else(|| upstream_error(format!("provider '{provider}' is not configured")))?;
-    app.upstreams.complete(p, &body).await.map_err(|e| {
-        tracing::warn!(error = %e, "upstream call failed");
-        upstream_error(e.to_string())
-    })
+    let traceparent = trace.traceparent();
+    app.upstreams
+        .complete(p, &body, &traceparent)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "upstream call failed");
+            upstream_error(e.to_string())
+        })
 }
 
 fn record(
@@ -315,11 +242,11 @@ fn record(
     stage: Stage,
     outcome: &Outcome,
     revision: i64,
-    caller: &Caller,
+    caller: &RecordCaller,
     model: &ModelRoute,
 ) {
     let decision = Decision {
-        event_id: samples::event_id(),
+        event_id: event_id(),
         correlation_id: trace.trace_id.clone(),
         time: Micros::now(),
         gateway_instance: app.config.instance.clone(),
@@ -341,18 +268,15 @@ fn record(
     app.publisher.submit(Item::Decision(decision));
 }
 
-fn deny(app: &App, outcome: &Outcome, correlation_id: &str) -> Response<Body> {
+fn deny(app: &App, outcome: &Outcome) -> ApiError {
     count(app, Verdict::Deny);
     let policy_id = outcome.policy.as_ref().map(|p| p.id.clone());
-    json_response(
-        StatusCode::FORBIDDEN,
-        &json!({"error": {
-            "type": error_type::POLICY_DENIED,
-            "message": outcome.denial.clone().unwrap_or_else(|| "denied by policy".to_owned()),
-            "policy_id": policy_id,
-            "correlation_id": correlation_id,
-        }}),
-    )
+    let message = outcome
+        .denial
+        .clone()
+        .unwrap_or_else(|| "denied by policy".to_owned());
+    ApiError::new(StatusCode::FORBIDDEN, error_type::POLICY_DENIED, message)
+        .with("policy_id", json!(policy_id))
 }
 
 fn count(app: &App, verdict: Verdict) {

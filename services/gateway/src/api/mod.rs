@@ -1,161 +1,86 @@
 //! The HTTP server: one listener for `/v1` (callers), `/admin/v1` (administrators) and the
-//! operations endpoints (`/metrics`, `/healthz`, `/readyz`). Every answer carries the
-//! request's `x-correlation-id` and a `traceparent`; its log lines carry the correlation id.
+//! operations endpoints (`/metrics`, `/healthz`, `/readyz`), as one axum [`Router`] naming
+//! each route once. Every answer carries the request's `x-correlation-id`, a `traceparent`
+//! and an `x-request-id`; its log lines carry the correlation id; every error is an
+//! [`ApiError`]. Connections are bounded by [`conn`] and drained at shutdown by [`server`].
 
 pub mod admin;
 pub mod chat;
+pub mod conn;
+pub mod context;
+pub mod error;
+pub mod extract;
 mod ops;
+pub mod server;
 mod sse;
+pub mod validate;
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
+use axum::http::HeaderName;
+use axum::middleware;
+use axum::routing::{get, post};
 use docket_telemetry::Shutdown;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tracing::Instrument;
+use tower::ServiceBuilder;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+
+pub use error::ApiError;
 
 use crate::App;
-use crate::names::{error_type, header, path};
-use crate::trace::TraceContext;
+use crate::names::{header, path};
 
-/// Response body type.
-pub type Body = Full<Bytes>;
+/// Serves `app` until `shutdown` fires, then drains (see [`server`]).
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: Shutdown) {
+    let limits = app.config.http;
+    let (metrics, health) = (app.metrics.clone(), app.health.clone());
+    server::serve(listener, router(app), limits, metrics, health, shutdown).await;
+}
 
-/// Serves until `shutdown` fires (open connections are then left to finish on their own).
-pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.wait() => return,
-        };
-        let Ok((stream, peer)) = accepted else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let app = Arc::clone(&app);
-        tokio::spawn(async move {
-            let service = service_fn(move |req| handle(Arc::clone(&app), peer, req));
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+/// Every route of the gateway, with the request context around them.
+pub fn router(app: Arc<App>) -> Router {
+    let request_id = HeaderName::from_static(header::REQUEST_ID);
+    let chat = post(chat::handle).route_layer(middleware::from_fn_with_state(
+        Arc::clone(&app),
+        chat::timed,
+    ));
+    Router::new()
+        .route(path::CHAT, chat)
+        .route(path::METRICS, get(ops::metrics))
+        .route(path::HEALTH, get(ops::health))
+        .route(path::READY, get(ops::ready))
+        .merge(admin::routes())
+        .fallback(not_found)
+        .with_state(app)
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn(context::context))
+                .map_request(forget_request_id)
+                .layer(SetRequestIdLayer::new(request_id.clone(), EventIds))
+                .layer(PropagateRequestIdLayer::new(request_id)),
+        )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// A caller's `x-request-id` is not trusted (it would become the audit record's request id).
+fn forget_request_id<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    req.headers_mut().remove(header::REQUEST_ID);
+    req
+}
+
+/// Request ids are event ids (UUIDv7).
+#[derive(Debug, Clone, Copy)]
+struct EventIds;
+
+impl MakeRequestId for EventIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = docket_records::event_id().parse().ok()?;
+        Some(RequestId::new(id))
     }
-}
-
-async fn handle(
-    app: Arc<App>,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
-    let incoming = req
-        .headers()
-        .get(header::TRACEPARENT)
-        .and_then(|v| v.to_str().ok());
-    let trace = TraceContext::from_header(incoming);
-    let span = tracing::info_span!("request", correlation_id = %trace.trace_id);
-    let mut response = route(&app, peer, &trace, req).instrument(span).await;
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CORRELATION_ID, trace.trace_id.clone()),
-        (header::TRACEPARENT, trace.traceparent()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
-        }
-    }
-    Ok(response)
-}
-
-async fn route(
-    app: &App,
-    peer: SocketAddr,
-    trace: &TraceContext,
-    req: Request<Incoming>,
-) -> Response<Body> {
-    let p = req.uri().path().to_owned();
-    match (req.method(), p.as_str()) {
-        (&Method::POST, path::CHAT) => chat::handle(app, peer, trace, req).await,
-        (&Method::GET, path::METRICS) => ops::metrics(app),
-        (&Method::GET, path::HEALTH) => ops::health(),
-        (&Method::GET, path::READY) => ops::ready(app),
-        _ if p.starts_with(path::ADMIN_PREFIX) => admin::handle(app, peer, trace, req).await,
-        _ => error(
-            StatusCode::NOT_FOUND,
-            error_type::NOT_FOUND,
-            "no such route",
-            &trace.trace_id,
-        ),
-    }
-}
-
-/// A JSON answer.
-pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
-    let bytes = serde_json::to_vec(value).expect("JSON serializes");
-    let mut r = Response::new(Full::new(Bytes::from(bytes)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-/// An OpenAI-style error answer.
-pub fn error(
-    status: StatusCode,
-    kind: &str,
-    message: &str,
-    correlation_id: &str,
-) -> Response<Body> {
-    json_response(
-        status,
-        &json!({"error": {"type": kind, "message": message, "correlation_id": correlation_id}}),
-    )
-}
-
-/// Why a body could not be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyError {
-    /// Larger than allowed.
-    TooLarge,
-    /// The connection failed.
-    Read,
-}
-
-/// Reads the whole body, refusing more than `max` bytes.
-pub async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, BodyError> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(BodyError::TooLarge);
-    }
-    match Limited::new(req.into_body(), max).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(_) => Err(BodyError::Read),
-    }
-}
-
-/// The bearer token of the `Authorization` header.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(hyper::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix(header::BEARER)
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
 }

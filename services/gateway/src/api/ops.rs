@@ -1,41 +1,33 @@
-//! `/metrics` (Prometheus text), `/healthz` (the process serves) and `/readyz` (started,
-//! and able to record decisions: not fail-closed on a full spool).
+//! `/metrics` (Prometheus text), `/healthz` (the process serves) and `/readyz` (started, not
+//! shutting down, and able to record decisions: not fail-closed on a full spool). `HEAD` is
+//! answered on each, as on every `GET` route.
 
-use hyper::body::Bytes;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::{Response, StatusCode};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, TextEncoder};
 
-use super::Body;
 use crate::App;
 
-pub fn metrics(app: &App) -> Response<Body> {
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&app.metrics.registry.gather(), &mut out) {
         out = format!("# metrics could not be encoded: {e}\n").into_bytes();
     }
-    let mut r = text(StatusCode::OK, out);
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    r
+    ([(CONTENT_TYPE, prometheus::TEXT_FORMAT)], out).into_response()
 }
 
-pub fn health() -> Response<Body> {
-    text(StatusCode::OK, b"ok\n".to_vec())
+pub async fn health() -> &'static str {
+    "ok\n"
 }
 
-pub fn ready(app: &App) -> Response<Body> {
+pub async fn ready(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
     if app.health.is_ready() && app.publisher.accepting() {
-        text(StatusCode::OK, b"ready\n".to_vec())
+        (StatusCode::OK, "ready\n")
     } else {
-        text(StatusCode::SERVICE_UNAVAILABLE, b"not ready\n".to_vec())
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
     }
-}
-
-fn text(status: StatusCode, body: Vec<u8>) -> Response<Body> {
-    let mut r = Response::new(Body::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r
 }

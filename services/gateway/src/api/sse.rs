@@ -3,12 +3,9 @@
 //! choice, then `[DONE]`). Buffering is the price of response-stage redaction: text a policy
 //! would mask is never sent before the policy has seen all of it.
 
-use hyper::body::Bytes;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use hyper::{Response, StatusCode};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-
-use super::Body;
 
 const STREAM_FIELD: &str = "stream";
 const STREAM_OPTIONS_FIELD: &str = "stream_options";
@@ -26,7 +23,13 @@ pub fn requested(body: &mut Value) -> bool {
 }
 
 /// The (already policy-checked) answer as server-sent events.
-pub fn response(answer: &Value) -> Response<Body> {
+pub fn response(answer: &Value) -> Response {
+    let headers = [(CONTENT_TYPE, EVENT_STREAM), (CACHE_CONTROL, "no-cache")];
+    (headers, events(answer)).into_response()
+}
+
+/// The events of `answer`: one chunk per choice, then `[DONE]`.
+fn events(answer: &Value) -> String {
     let mut out = String::new();
     let choices = answer
         .get("choices")
@@ -48,13 +51,7 @@ pub fn response(answer: &Value) -> Response<Body> {
         out.push_str(&format!("data: {chunk}\n\n"));
     }
     out.push_str(DONE);
-    let mut r = Response::new(Body::new(Bytes::from(out)));
-    *r.status_mut() = StatusCode::OK;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(EVENT_STREAM));
-    r.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    r
+    out
 }
 
 #[cfg(test)]
@@ -68,8 +65,21 @@ mod tests {
         assert!(requested(&mut req));
         assert_eq!(req, json!({"model": "m"}));
         let answer = json!({"id": "x", "model": "m", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]});
+            {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"},
+            {"index": 1, "message": {"role": "assistant", "content": "ho"}, "finish_reason": "length"}]});
         let r = response(&answer);
         assert_eq!(r.headers()[CONTENT_TYPE], EVENT_STREAM);
+        let text = events(&answer);
+        let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+        assert_eq!(events.len(), 3, "{text}");
+        assert_eq!(events[2], "data: [DONE]");
+        for (i, (content, finish)) in [("hi", "stop"), ("ho", "length")].iter().enumerate() {
+            let chunk: Value =
+                serde_json::from_str(events[i].strip_prefix("data: ").unwrap()).unwrap();
+            assert_eq!(chunk["object"], "chat.completion.chunk");
+            assert_eq!(chunk["choices"][0]["index"], i);
+            assert_eq!(chunk["choices"][0]["delta"]["content"], *content);
+            assert_eq!(chunk["choices"][0]["finish_reason"], *finish);
+        }
     }
 }

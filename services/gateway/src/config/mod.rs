@@ -94,6 +94,22 @@ pub struct SpoolConfig {
     pub on_full: OnSpoolFull,
 }
 
+/// Limits of the HTTP server's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Longest time to receive a complete request head (from the connect, or from the
+    /// first byte of a later request on a kept-alive connection).
+    pub header_read_timeout: Duration,
+    /// Longest time to receive a complete request body.
+    pub body_read_timeout: Duration,
+    /// Longest pause between two requests of a kept-alive connection.
+    pub idle_timeout: Duration,
+    /// Most connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Longest wait at shutdown for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
 /// Validated configuration.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -117,6 +133,12 @@ pub struct GatewayConfig {
     pub upstream_timeout: Duration,
     /// Kafka and registry settings.
     pub kafka: KafkaSettings,
+    /// Connection limits.
+    pub http: HttpLimits,
+    /// Prefix every provider's `api_key_env` set through the admin API must have.
+    pub provider_key_prefix: String,
+    /// Audit records one source address may cause per minute by refused (401) admin calls.
+    pub admin_refusals_per_minute: u32,
     /// Administrators.
     pub admins: Vec<Admin>,
     /// Initial state, used when the state directory has none yet.

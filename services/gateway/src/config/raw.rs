@@ -8,7 +8,7 @@ use std::time::Duration;
 use docket_kafka::{KafkaSettings, topic};
 use serde::Deserialize;
 
-use super::{Admin, ConfigError, GatewayConfig, OnSpoolFull, Seed, SpoolConfig};
+use super::{Admin, ConfigError, GatewayConfig, HttpLimits, OnSpoolFull, Seed, SpoolConfig};
 use crate::names::{ECHO_PROVIDER, env};
 use crate::store::{Provider, ProviderKind, State};
 
@@ -21,6 +21,15 @@ const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
 const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 5_000;
 const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 60_000;
+const DEFAULT_HEADER_READ_TIMEOUT: &str = "10s";
+const DEFAULT_BODY_READ_TIMEOUT: &str = "30s";
+const DEFAULT_IDLE_TIMEOUT: &str = "60s";
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// More would exceed what a semaphore can count and any sane file limit.
+const MAX_CONNECTIONS_CEILING: usize = 1 << 20;
+const DEFAULT_SHUTDOWN_GRACE: &str = "30s";
+const DEFAULT_PROVIDER_KEY_PREFIX: &str = "DOCKET_PROVIDER_KEY_";
+const DEFAULT_ADMIN_REFUSALS_PER_MINUTE: u32 = 60;
 
 /// Every setting, as strings and numbers before validation. File keys are the field names.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +55,20 @@ pub struct RawConfig {
     pub delivery_timeout_ms: u64,
     /// Upstream call timeout.
     pub upstream_timeout_ms: u64,
+    /// Request head timeout (humantime, e.g. `10s`).
+    pub header_read_timeout: String,
+    /// Request body timeout (humantime).
+    pub body_read_timeout: String,
+    /// Keep-alive idle timeout (humantime).
+    pub idle_timeout: String,
+    /// Connection cap.
+    pub max_connections: usize,
+    /// Longest wait for requests in flight at shutdown (humantime).
+    pub shutdown_grace: String,
+    /// Required prefix of `api_key_env` in provider edits.
+    pub provider_key_prefix: String,
+    /// Audited admin refusals per source address and minute.
+    pub admin_refusals_per_minute: u32,
     /// Administrators.
     pub admins: Vec<Admin>,
     /// Initial tables.
@@ -66,6 +89,13 @@ impl Default for RawConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             delivery_timeout_ms: DEFAULT_DELIVERY_TIMEOUT_MS,
             upstream_timeout_ms: DEFAULT_UPSTREAM_TIMEOUT_MS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT.to_owned(),
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT.to_owned(),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT.to_owned(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE.to_owned(),
+            provider_key_prefix: DEFAULT_PROVIDER_KEY_PREFIX.to_owned(),
+            admin_refusals_per_minute: DEFAULT_ADMIN_REFUSALS_PER_MINUTE,
             admins: Vec::new(),
             seed: Seed::default(),
         }
@@ -103,6 +133,17 @@ impl RawConfig {
         text(env::AUDIT_TOPIC, &mut self.audit_topic);
         text(env::STATE_DIR, &mut self.state_dir);
         text(env::ON_SPOOL_FULL, &mut self.on_spool_full);
+        text(env::HEADER_READ_TIMEOUT, &mut self.header_read_timeout);
+        text(env::BODY_READ_TIMEOUT, &mut self.body_read_timeout);
+        text(env::IDLE_TIMEOUT, &mut self.idle_timeout);
+        text(env::SHUTDOWN_GRACE, &mut self.shutdown_grace);
+        text(env::PROVIDER_KEY_PREFIX, &mut self.provider_key_prefix);
+        number(vars, env::MAX_CONNECTIONS, &mut self.max_connections)?;
+        number(
+            vars,
+            env::ADMIN_REFUSALS_PER_MINUTE,
+            &mut self.admin_refusals_per_minute,
+        )?;
         number(vars, env::SPOOL_MAX_BYTES, &mut self.spool_max_bytes)?;
         number(vars, env::MAX_BODY_BYTES, &mut self.max_body_bytes)?;
         number(
@@ -143,6 +184,8 @@ impl RawConfig {
         positive("delivery_timeout_ms", self.delivery_timeout_ms)?;
         positive("upstream_timeout_ms", self.upstream_timeout_ms)?;
         validate_admins(&self.admins)?;
+        let http = self.http_limits()?;
+        non_empty("provider_key_prefix", &self.provider_key_prefix)?;
         let seed = seed_state(self.seed)?;
         let state_dir = PathBuf::from(&self.state_dir);
         Ok(GatewayConfig {
@@ -161,10 +204,45 @@ impl RawConfig {
             delivery_timeout: Duration::from_millis(self.delivery_timeout_ms),
             upstream_timeout: Duration::from_millis(self.upstream_timeout_ms),
             kafka,
+            http,
+            provider_key_prefix: self.provider_key_prefix,
+            admin_refusals_per_minute: self.admin_refusals_per_minute,
             admins: self.admins,
             seed,
         })
     }
+}
+
+impl RawConfig {
+    fn http_limits(&self) -> Result<HttpLimits, ConfigError> {
+        if !(1..=MAX_CONNECTIONS_CEILING).contains(&self.max_connections) {
+            return Err(ConfigError::new(
+                "max_connections",
+                format!("expected 1 to {MAX_CONNECTIONS_CEILING}"),
+            ));
+        }
+        Ok(HttpLimits {
+            header_read_timeout: duration("header_read_timeout", &self.header_read_timeout)?,
+            body_read_timeout: duration("body_read_timeout", &self.body_read_timeout)?,
+            idle_timeout: duration("idle_timeout", &self.idle_timeout)?,
+            max_connections: self.max_connections,
+            shutdown_grace: duration("shutdown_grace", &self.shutdown_grace)?,
+        })
+    }
+}
+
+/// A positive humantime duration (`250ms`, `10s`, `2m`).
+fn duration(field: &str, value: &str) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(value.trim()).map_err(|_| {
+        ConfigError::new(
+            field,
+            format!("expected a duration such as 10s or 250ms, got '{value}'"),
+        )
+    })?;
+    if d.is_zero() {
+        return Err(ConfigError::new(field, "must be greater than zero"));
+    }
+    Ok(d)
 }
 
 fn number<T: std::str::FromStr>(

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::policy::{CompiledSet, Policy, PolicyError};
-pub use types::{ApiKey, Model, Provider, ProviderKind};
+pub use types::{ANY_MODEL, ApiKey, Model, Provider, ProviderKind};
 
 /// Name of the state file inside the state directory.
 pub const STATE_FILE: &str = "state.json";

@@ -1,5 +1,6 @@
 //! The built-in `echo` provider: answers without network, deterministically, with the last
-//! user message (cut to `max_tokens` words when set), in the OpenAI response shape.
+//! user message (its text parts joined by spaces when it is in content-parts form; cut to
+//! `max_tokens` words when set), in the OpenAI response shape.
 
 use serde_json::{Value, json};
 
@@ -21,7 +22,7 @@ pub fn answer(body: &Value) -> Value {
                 .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         })
         .and_then(|m| m.get("content"))
-        .and_then(Value::as_str)
+        .map(text_of)
         .unwrap_or_default();
     let mut words: Vec<&str> = last.split_whitespace().collect();
     let limit = body
@@ -51,9 +52,32 @@ pub fn answer(body: &Value) -> Value {
     })
 }
 
+/// The text of a message's content: the string, or the text parts joined by spaces.
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoes_the_text_parts_of_content_parts() {
+        let a = answer(&json!({"model":"m","messages":[{"role":"user","content":[
+            {"type":"text","text":"look at"},
+            {"type":"image_url","image_url":{"url":"data:,"}},
+            {"type":"text","text":"this"}]}]}));
+        assert_eq!(a["choices"][0]["message"]["content"], "echo: look at this");
+    }
 
     #[test]
     fn echoes_the_last_user_message_within_max_tokens() {

@@ -1,8 +1,10 @@
-//! OpenAI-compatible providers: `POST {base_url}/chat/completions` with the provider's key.
+//! OpenAI-compatible providers: `POST {base_url}/chat/completions` with the provider's key
+//! and the request's W3C `traceparent`.
 
 use serde_json::Value;
 
 use super::UpstreamError;
+use crate::names::header::TRACEPARENT;
 use crate::store::Provider;
 
 const COMPLETIONS: &str = "/chat/completions";
@@ -12,6 +14,7 @@ pub async fn complete(
     client: &reqwest::Client,
     provider: &Provider,
     body: &Value,
+    traceparent: &str,
 ) -> Result<Value, UpstreamError> {
     let call = |reason: String| UpstreamError::Call {
         provider: provider.name.clone(),
@@ -28,6 +31,7 @@ pub async fn complete(
     let mut request = client
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(TRACEPARENT, traceparent)
         .body(serde_json::to_vec(body).expect("JSON serializes"));
     if let Some(var) = &provider.api_key_env
         && let Ok(key) = std::env::var(var)
