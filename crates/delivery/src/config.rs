@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use docket_config::{Var, Vars};
+use docket_telemetry::Backoff;
 
 /// Which record streams a sink takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,13 @@ pub struct RetryPolicy {
     pub initial: Duration,
     /// Largest delay.
     pub max: Duration,
+}
+
+impl RetryPolicy {
+    /// A fresh backoff sequence under this policy.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.initial, self.max)
+    }
 }
 
 impl Default for RetryPolicy {

@@ -22,7 +22,6 @@ use crate::dlq::DeadLetters;
 use crate::error::EngineError;
 use crate::metrics::Metrics;
 use crate::record::{Decoders, Exported, Source, Stream};
-use crate::retry::Backoff;
 use crate::sink::{Accepted, SendError, Sink};
 
 /// How often the loop looks for idle batches to flush.
@@ -305,21 +304,18 @@ impl<S: Sink> State<S> {
         source: Source,
         shutdown: &Shutdown,
     ) -> Option<Result<Exported, String>> {
-        let mut backoff = Backoff::new(self.config.retry);
-        loop {
-            match self.decoders.decode(payload, source.clone()).await {
-                Ok(exported) => return Some(Ok(exported)),
-                Err(e) if e.is_retryable() => {
-                    tracing::warn!(error = %e, "schema registry unavailable; retrying");
-                    self.metrics.retries.inc();
-                    tokio::time::sleep(backoff.next_delay(None)).await;
-                    if shutdown.requested() {
-                        return None;
-                    }
-                }
-                Err(e) => return Some(Err(e.to_string())),
-            }
-        }
+        let mut backoff = self.config.retry.backoff();
+        let decoded = docket_telemetry::wait_out(
+            "schema registry",
+            &mut backoff,
+            shutdown,
+            || self.decoders.decode(payload, source.clone()),
+            docket_records::CodecError::is_retryable,
+            |_| self.metrics.retries.inc(),
+        )
+        .await
+        .ok()?;
+        Some(decoded.map_err(|e| e.to_string()))
     }
 
     fn add(&mut self, tp: &Tp, exported: &Exported, bytes: Vec<u8>) {
@@ -551,7 +547,7 @@ async fn deliver<S: Sink>(
     done: mpsc::UnboundedSender<Done>,
 ) {
     let last = batch.last_offset().unwrap_or(-1);
-    let mut backoff = Backoff::new(retry);
+    let mut backoff = retry.backoff();
     let outcome = loop {
         if batch.is_empty() {
             break Ok(Accepted { through: last });

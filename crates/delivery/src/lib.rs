@@ -14,15 +14,14 @@ mod engine;
 mod error;
 mod metrics;
 mod record;
-mod retry;
 mod sink;
 
 pub use batch::{Batch, Item};
 pub use config::{BatchLimits, ConfigError, EngineConfig, RetryPolicy, Streams, VARS, env, vars};
+pub use docket_telemetry::Backoff;
 pub use docket_telemetry::{Health, Shutdown, Trigger};
 pub use engine::{Handles, run};
 pub use error::EngineError;
 pub use metrics::Metrics;
 pub use record::{Body, Exported, Source, Stream};
-pub use retry::Backoff;
 pub use sink::{Accepted, EncodeError, SendError, Sink};

@@ -1,8 +1,11 @@
 //! What every Docket service shares for operations: the `/metrics`, `/healthz` and `/readyz`
-//! endpoint, the one shutdown signal (SIGTERM or Ctrl-C), and log set-up.
+//! endpoint, the one shutdown signal (SIGTERM or Ctrl-C), log set-up, and the one way to wait
+//! out an unavailable dependency (backoff with full jitter, cut short by shutdown).
 
 mod endpoint;
+mod retry;
 mod shutdown;
 
 pub use endpoint::{Endpoint, EndpointError, Health, serve};
+pub use retry::{Backoff, Interrupted, wait_out};
 pub use shutdown::{Shutdown, Trigger, init_logging};

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use docket_kafka::{ConsumerOptions, KafkaSettings};
 use docket_records::{Audit, CodecError, Decoder, Micros};
+use docket_telemetry::{Backoff, Shutdown, wait_out};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -22,7 +23,9 @@ use crate::table::PolicyTable;
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// Makes the consumer report reaching a partition's end, which marks it loaded.
 const PARTITION_EOF: &str = "enable.partition.eof";
-const REGISTRY_RETRY: Duration = Duration::from_millis(500);
+/// Waits for an unreachable registry or broker: the first ceiling, and the largest.
+const RETRY_INITIAL: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// The shared table and a flag that turns true once the history is loaded.
 #[derive(Clone)]
@@ -33,13 +36,15 @@ pub struct AuditView {
     pub loaded: watch::Receiver<bool>,
 }
 
-/// Starts following `topic`; returns at once with the view the follower fills.
+/// Starts following `topic` until `shutdown`; returns at once with the view the follower
+/// fills.
 pub fn follow(
     settings: &KafkaSettings,
     topic: &str,
     history: Duration,
     decoder: Decoder<Audit>,
     metrics: Metrics,
+    shutdown: Shutdown,
 ) -> Result<AuditView, JoinerError> {
     let options = ConsumerOptions {
         group_id: format!("{topic}.reader"),
@@ -60,6 +65,7 @@ pub fn follow(
         metrics,
         ends,
         loaded: tx,
+        shutdown,
     };
     tokio::spawn(follower.run());
     Ok(AuditView { table, loaded })
@@ -109,11 +115,13 @@ struct Follower {
     metrics: Metrics,
     ends: HashMap<i32, i64>,
     loaded: watch::Sender<bool>,
+    shutdown: Shutdown,
 }
 
 impl Follower {
     async fn run(mut self) {
-        loop {
+        let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
+        while !self.shutdown.requested() {
             let msg = match self.consumer.recv().await {
                 Ok(m) => m.detach(),
                 Err(KafkaError::PartitionEOF(partition)) => {
@@ -122,10 +130,11 @@ impl Follower {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "audit topic read failed; retrying");
-                    tokio::time::sleep(REGISTRY_RETRY).await;
+                    let _ = backoff.wait(None, &self.shutdown).await;
                     continue;
                 }
             };
+            backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
             if let Some(payload) = msg.payload() {
                 self.apply(payload, msg.partition(), msg.offset()).await;
             }
@@ -133,21 +142,27 @@ impl Follower {
         }
     }
 
+    /// Adds one audit record to the table, waiting out an unreachable registry (a shutdown
+    /// during the wait leaves it out: the process is stopping).
     async fn apply(&self, payload: &[u8], partition: i32, offset: i64) {
-        loop {
-            match self.decoder.decode(payload).await {
-                Ok(audit) => {
-                    let mut table = self.table.write().expect("table lock");
-                    table.apply(&audit);
-                    self.metrics.table_size.set(table.len() as i64);
-                    return;
-                }
-                Err(e) if e.is_retryable() => {
-                    tracing::warn!(error = %e, "schema registry unavailable while loading audit events; retrying");
-                    tokio::time::sleep(REGISTRY_RETRY).await;
-                }
-                Err(e) => return self.skip(&e, partition, offset),
+        let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
+        let decoded = wait_out(
+            "schema registry (loading audit events)",
+            &mut backoff,
+            &self.shutdown,
+            || self.decoder.decode(payload),
+            CodecError::is_retryable,
+            |_| {},
+        )
+        .await;
+        match decoded {
+            Ok(Ok(audit)) => {
+                let mut table = self.table.write().expect("table lock");
+                table.apply(&audit);
+                self.metrics.table_size.set(table.len() as i64);
             }
+            Ok(Err(e)) => self.skip(&e, partition, offset),
+            Err(_interrupted) => {}
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use docket_records::{
     Decision, Decoder, Encoder, EnrichedDecision, JoinStatus, Micros, Registry, RegistryConfig,
 };
-use docket_telemetry::{Health, Shutdown};
+use docket_telemetry::{Backoff, Health, Shutdown, wait_out};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, OwnedMessage};
@@ -25,7 +25,9 @@ use crate::rule::{Evaluation, enrich, evaluate};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 const IDLE_TICK: Duration = Duration::from_millis(100);
-const REGISTRY_RETRY: Duration = Duration::from_millis(500);
+/// Waits for an unreachable registry: the first ceiling, and the largest.
+const RETRY_INITIAL: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(10);
 const LAG_EVERY: Duration = Duration::from_secs(10);
 const GROUP_INSTANCE_ID: &str = "group.instance.id";
 
@@ -49,6 +51,7 @@ pub async fn run(config: JoinerConfig, mut shutdown: Shutdown) -> Result<(), Joi
         config.history,
         registry.decoder(),
         metrics.clone(),
+        shutdown.clone(),
     )?;
     tokio::select! {
         _ = view.loaded.wait_for(|loaded| *loaded) => {}
@@ -216,19 +219,17 @@ impl Joiner {
         &self,
         bytes: &[u8],
     ) -> Result<Result<Decision, docket_records::CodecError>, JoinerError> {
-        loop {
-            match self.decisions.decode(bytes).await {
-                Err(e) if e.is_retryable() => {
-                    tracing::warn!(error = %e, "schema registry unavailable; retrying");
-                    let mut shutdown = self.shutdown.clone();
-                    tokio::select! {
-                        _ = tokio::time::sleep(REGISTRY_RETRY) => {}
-                        _ = shutdown.wait() => return Err(JoinerError::Interrupted),
-                    }
-                }
-                other => return Ok(other),
-            }
-        }
+        let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
+        wait_out(
+            "schema registry",
+            &mut backoff,
+            &self.shutdown,
+            || self.decisions.decode(bytes),
+            docket_records::CodecError::is_retryable,
+            |_| {},
+        )
+        .await
+        .map_err(|_| JoinerError::Interrupted)
     }
 
     async fn join_or_defer(
