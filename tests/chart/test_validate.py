@@ -81,3 +81,20 @@ def test_crd_schemas_refuse_a_typo(tmp_path):
     schema = CRD_SCHEMAS[("keda.sh/v1alpha1", "ScaledObject")]
     run = subprocess.run(["check-jsonschema", "--schemafile", str(schema), str(path)], capture_output=True)
     assert run.returncode != 0
+
+
+def test_values_schema_is_a_valid_json_schema():
+    run = subprocess.run(
+        ["check-jsonschema", "--check-metaschema", str(CHART / "values.schema.json")], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_chart_packages(tmp_path):
+    run = subprocess.run([helm(), "package", str(CHART), "-d", str(tmp_path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (archive,) = tmp_path.glob("docket-*.tgz")
+    listing = subprocess.run(["tar", "-tzf", str(archive)], capture_output=True, text=True).stdout.split()
+    for needed in ["docket/files/topics.conf", "docket/values.schema.json", "docket/templates/NOTES.txt"]:
+        assert needed in listing, needed
+    assert sum(name.startswith("docket/files/schemas/") for name in listing) == 3
