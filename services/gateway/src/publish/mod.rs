@@ -1,15 +1,17 @@
-//! Publishing decision and audit records without ever blocking the request path. Requests
-//! hand records to [`Publisher::submit`] (a bounded in-memory queue); one driver task sends
-//! them to Kafka with the idempotent producer. While Kafka acknowledges, records go straight
-//! out; a record Kafka does not acknowledge in time goes to the on-disk [`spool::Spool`], and
-//! while the spool holds anything every new record is appended behind it, so the spool drains
-//! in order. See [`driver`].
+//! Publishing decision and audit records so that no answered request loses its decision.
+//! [`Publisher::submit`] appends the record to the write-ahead log ([`spool::Spool`], one
+//! plain write, no fsync) before the request answers, then queues it for the driver task,
+//! which sends it to Kafka with the idempotent producer and moves the log's cursor over what
+//! Kafka acknowledged. A killed process replays the log from the saved cursor on start,
+//! skipping what Kafka already has ([`replay`]). See [`driver`].
 
 mod driver;
+pub mod replay;
 pub mod spool;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use docket_records::{Audit, Decision, Micros};
 use serde::{Deserialize, Serialize};
@@ -19,9 +21,12 @@ use tokio::sync::mpsc;
 use crate::config::OnSpoolFull;
 use crate::metrics::Metrics;
 pub use driver::{Driver, start};
+use spool::{Pos, Spool, SpoolError};
 
-/// Records the request path may queue before the driver takes them.
-pub const QUEUE_CAPACITY: usize = 65_536;
+/// Kafka header carrying the record's `event_id`, read back by [`replay`].
+pub const EVENT_ID_HEADER: &str = "docket.event_id";
+/// Environment variable of the fsync policy (see [`FsyncPolicy`]).
+pub const FSYNC_ENV: &str = "DOCKET_GATEWAY_SPOOL_FSYNC";
 
 /// Stream label of decision records.
 pub const DECISIONS: &str = "decisions";
@@ -55,6 +60,14 @@ impl Item {
         }
     }
 
+    /// The record's unique id.
+    pub fn event_id(&self) -> &str {
+        match self {
+            Item::Decision(d) => &d.event_id,
+            Item::Audit(a) => &a.event_id,
+        }
+    }
+
     /// When the record was made.
     pub fn time(&self) -> Micros {
         match self {
@@ -76,24 +89,89 @@ pub enum PublishError {
     /// The spool could not be opened.
     #[error(transparent)]
     Spool(#[from] spool::SpoolError),
+    /// The fsync policy is not understood.
+    #[error("{FSYNC_ENV}: expected `never` or a period such as `100ms`, got {0:?}")]
+    Fsync(String),
+}
+
+/// When the log is synced to the disk itself. Appends are plain writes: a killed process
+/// loses nothing either way; this bounds what a power cut or kernel crash can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Never explicitly (the OS writes back within its own period, typically 30 s).
+    Never,
+    /// At most this long after an append (one `fdatasync` per period, off the request path).
+    Every(Duration),
+}
+
+impl FsyncPolicy {
+    /// From [`FSYNC_ENV`]: `never` (default) or a humantime period.
+    pub fn from_env() -> Result<Self, PublishError> {
+        match std::env::var(FSYNC_ENV) {
+            Ok(v) => Self::parse(&v),
+            Err(_) => Ok(Self::Never),
+        }
+    }
+
+    /// `never` or a positive humantime period (`100ms`, `1s`).
+    pub fn parse(value: &str) -> Result<Self, PublishError> {
+        let value = value.trim();
+        if value == "never" {
+            return Ok(Self::Never);
+        }
+        match humantime::parse_duration(value) {
+            Ok(d) if !d.is_zero() => Ok(Self::Every(d)),
+            _ => Err(PublishError::Fsync(value.to_owned())),
+        }
+    }
 }
 
 /// The request path's handle: submit records, ask whether new requests may be served.
 #[derive(Debug, Clone)]
 pub struct Publisher {
-    tx: mpsc::Sender<Item>,
+    wal: Arc<Mutex<Spool>>,
+    tx: mpsc::UnboundedSender<(Pos, Item)>,
     full: Arc<AtomicBool>,
     on_full: OnSpoolFull,
     metrics: Metrics,
 }
 
 impl Publisher {
-    /// Queues a record; never waits. A record that cannot be queued is counted as dropped.
+    /// Appends the record to the log (it survives a kill once this returns) and queues it for
+    /// sending; never waits for Kafka. A record the log cannot take (full, disk error) is
+    /// counted as dropped, and in fail-closed mode new requests are refused from then on.
+    /// The queue is unbounded but never holds more than the log: each queued record is in it.
     pub fn submit(&self, item: Item) {
         let stream = item.stream();
-        if self.tx.try_send(item).is_err() {
-            self.metrics.dropped.with_label_values(&[stream]).inc();
-            tracing::error!(stream, "publish queue full or closed: a record was dropped");
+        let line = serde_json::to_vec(&item).expect("records serialize");
+        let mut wal = self.wal.lock().unwrap_or_else(PoisonError::into_inner);
+        match wal.append(&line) {
+            Ok(end) => {
+                self.metrics.spooled.with_label_values(&[stream]).inc();
+                // Queued under the lock, so the queue's order is the log's.
+                let _ = self.tx.send((end, item));
+            }
+            Err(e) => self.refuse(stream, &e),
+        }
+    }
+
+    fn refuse(&self, stream: &'static str, e: &SpoolError) {
+        self.metrics.dropped.with_label_values(&[stream]).inc();
+        match (e, self.on_full) {
+            (SpoolError::Full { bytes, max }, OnSpoolFull::FailOpen) => {
+                self.full.store(true, Ordering::Relaxed);
+                tracing::warn!(stream, bytes, max, "spool full (fail_open): record dropped");
+            }
+            (SpoolError::Full { bytes, max }, OnSpoolFull::FailClosed) => {
+                self.full.store(true, Ordering::Relaxed);
+                tracing::error!(
+                    stream,
+                    bytes,
+                    max,
+                    "spool full (fail_closed): record dropped; new requests are refused"
+                );
+            }
+            (e, _) => tracing::error!(stream, error = %e, "cannot write the log: record dropped"),
         }
     }
 
@@ -101,5 +179,36 @@ impl Publisher {
     /// while the spool has room.
     pub fn accepting(&self) -> bool {
         self.on_full == OnSpoolFull::FailOpen || !self.full.load(Ordering::Relaxed)
+    }
+
+    /// Makes every record submitted so far durable against a power cut too: syncs the log
+    /// and saves its cursor. (Against a killed process they are durable once `submit`
+    /// returns.) For the shutdown path; blocking work runs off the async threads.
+    pub async fn flush(&self) -> Result<(), SpoolError> {
+        let wal = Arc::clone(&self.wal);
+        tokio::task::spawn_blocking(move || {
+            let mut wal = wal.lock().unwrap_or_else(PoisonError::into_inner);
+            wal.sync()?;
+            wal.checkpoint()
+        })
+        .await
+        .unwrap_or(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fsync_policy_is_never_or_a_period() {
+        assert_eq!(FsyncPolicy::parse("never").unwrap(), FsyncPolicy::Never);
+        assert_eq!(
+            FsyncPolicy::parse(" 100ms ").unwrap(),
+            FsyncPolicy::Every(Duration::from_millis(100))
+        );
+        for bad in ["", "0s", "always", "-1s", "soon"] {
+            assert!(FsyncPolicy::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,7 +1,8 @@
-//! The bounded on-disk spool: records Kafka has not acknowledged, one JSON line each, in
-//! numbered segment files, read in order from a persisted cursor. A line is on disk once
-//! `append` returns (a killed process loses nothing; a power cut may lose what the OS had
-//! not flushed yet). A torn last line left by a crash is cut off when the spool is opened.
+//! The bounded on-disk spool, the gateway's write-ahead log: every record, one JSON line each,
+//! in numbered segment files, read in order from a cursor that moves over acknowledged
+//! records and is saved at checkpoints. A line is in the OS once `append` returns (a killed
+//! process loses nothing; a power cut may lose what was not synced, see [`Spool::sync`]). A
+//! torn last line left by a crash is cut off when the spool is opened.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -65,6 +66,8 @@ pub struct Spool {
     segments: VecDeque<(u64, u64)>,
     cursor: Pos,
     writer: Option<File>,
+    /// Writers of finished segments not synced since.
+    unsynced: Vec<File>,
     records: u64,
 }
 
@@ -115,6 +118,7 @@ impl Spool {
             segments,
             cursor,
             writer: None,
+            unsynced: Vec::new(),
             records: 0,
         };
         spool.records = spool.count_from_cursor()?;
@@ -134,7 +138,11 @@ impl Spool {
     /// Bytes of undelivered records.
     pub fn bytes(&self) -> u64 {
         let total: u64 = self.segments.iter().map(|(_, len)| len).sum();
-        total.saturating_sub(self.cursor.offset)
+        let spent = match self.segments.front() {
+            Some(&(id, _)) if id == self.cursor.segment => self.cursor.offset,
+            _ => 0,
+        };
+        total.saturating_sub(spent)
     }
 
     /// The size limit.
@@ -142,8 +150,8 @@ impl Spool {
         self.max_bytes
     }
 
-    /// Appends one record (a line without newlines).
-    pub fn append(&mut self, line: &[u8]) -> Result<(), SpoolError> {
+    /// Appends one record (a line without newlines); returns the position just after it.
+    pub fn append(&mut self, line: &[u8]) -> Result<Pos, SpoolError> {
         let size = line.len() as u64 + 1;
         if self.bytes() + size > self.max_bytes {
             return Err(SpoolError::Full {
@@ -170,10 +178,52 @@ impl Spool {
             .map_err(|e| io(&path, e))?;
         *len += size;
         self.records += 1;
+        Ok(Pos {
+            segment: *id,
+            offset: *len,
+        })
+    }
+
+    /// Flushes appended lines to the disk itself (`fdatasync`), for power-loss durability.
+    pub fn sync(&mut self) -> Result<(), SpoolError> {
+        for file in self.sync_handles() {
+            file.sync_data().map_err(|e| io(&self.dir, e))?;
+        }
         Ok(())
     }
 
+    /// Handles on the files appended to since the last call (the current one cloned), to
+    /// sync them without holding the spool.
+    pub fn sync_handles(&mut self) -> Vec<File> {
+        let mut files = std::mem::take(&mut self.unsynced);
+        files.extend(self.writer.as_ref().and_then(|w| w.try_clone().ok()));
+        files
+    }
+
+    /// When the cursor was last saved.
+    pub fn checkpoint_time(&self) -> Option<std::time::SystemTime> {
+        fs::metadata(self.dir.join(CURSOR_FILE))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    /// The position after the last record.
+    pub fn end(&self) -> Pos {
+        self.segments.back().map_or(self.cursor, |&(id, len)| Pos {
+            segment: id,
+            offset: len,
+        })
+    }
+
+    /// Where delivery resumes: the first record not known to be acknowledged.
+    pub fn cursor(&self) -> Pos {
+        self.cursor
+    }
+
     fn open_writer(&mut self, new_segment: bool) -> Result<(), SpoolError> {
+        if let (true, Some(old)) = (new_segment, self.writer.take()) {
+            self.unsynced.push(old);
+        }
         if new_segment {
             let id = self
                 .segments
@@ -239,12 +289,11 @@ impl Spool {
     }
 
     /// Marks everything before `to` delivered (`count` records), deleting spent segments.
+    /// The cursor is saved by [`Spool::checkpoint`], not here: a crash before the next
+    /// checkpoint sends the records since the last one again.
     pub fn advance(&mut self, to: Pos, count: u64) -> Result<(), SpoolError> {
         self.cursor = to;
         self.records = self.records.saturating_sub(count);
-        if self.records == 0 {
-            return self.reset();
-        }
         while let Some(&(id, len)) = self.segments.front() {
             let spent = id < self.cursor.segment
                 || (id == self.cursor.segment && self.cursor.offset >= len);
@@ -261,25 +310,11 @@ impl Spool {
                 };
             }
         }
-        self.save_cursor()
+        Ok(())
     }
 
-    /// Everything was delivered: remove all segments and start afresh after the last one.
-    fn reset(&mut self) -> Result<(), SpoolError> {
-        self.writer = None;
-        let next = self
-            .segments
-            .back()
-            .map_or(self.cursor.segment, |&(id, _)| id)
-            + 1;
-        for (id, _) in self.segments.drain(..) {
-            let path = segment_path(&self.dir, id);
-            fs::remove_file(&path).map_err(|e| io(&path, e))?;
-        }
-        self.cursor = Pos {
-            segment: next,
-            offset: 0,
-        };
+    /// Saves the cursor (a small file replaced by rename).
+    pub fn checkpoint(&self) -> Result<(), SpoolError> {
         self.save_cursor()
     }
 
@@ -376,6 +411,7 @@ mod tests {
             ["record-0", "record-1", "record-2", "record-3"]
         );
         s.advance(first[3].end, 4).unwrap();
+        s.checkpoint().unwrap();
         drop(s);
         let mut s = Spool::open(&d, 10_000, 20).unwrap();
         assert_eq!(s.records(), 6);
@@ -385,7 +421,9 @@ mod tests {
         s.advance(rest[5].end, 6).unwrap();
         assert!(s.is_empty());
         assert_eq!(s.bytes(), 0);
-        s.append(b"again").unwrap();
+        s.checkpoint().unwrap();
+        let end = s.append(b"again").unwrap();
+        assert_eq!(end, s.end());
         let s = Spool::open(&d, 10_000, 20).unwrap();
         assert_eq!(lines(&s.read(10).unwrap()), ["again"]);
         fs::remove_dir_all(d).unwrap();

@@ -1,0 +1,233 @@
+//! Recognising, at start-up, the logged records of a previous run that Kafka already has, so a
+//! restart does not send them twice. The log's cursor is saved at checkpoints, so a process
+//! killed after Kafka acknowledged a record but before the next checkpoint finds that record
+//! beyond its cursor. Every record is produced with its `event_id` as a header; before the
+//! first replay the gateway reads the decision and audit topics from a point in time early
+//! enough to hold every such record (the later of the oldest logged record and the last
+//! checkpoint less the delivery timeout, less a second of clock slack) to their ends, and
+//! skips logged records whose `event_id` it found.
+//!
+//! When the scan cannot finish (Kafka unreachable for [`SCAN_PATIENCE`]) the replay goes
+//! ahead without it: at least once, and readers dedupe by `event_id`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use docket_kafka::{ConsumerOptions, KafkaSettings};
+use docket_records::Micros;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use thiserror::Error;
+use tokio::task::JoinHandle;
+
+use super::driver::Topics;
+use super::{EVENT_ID_HEADER, Item};
+
+/// How long start-up keeps trying to scan before replaying without it.
+pub const SCAN_PATIENCE: Duration = Duration::from_secs(60);
+/// Pause between scan attempts.
+const RETRY: Duration = Duration::from_secs(1);
+/// Clock slack between the record's own time and the time Kafka stamps.
+const SLACK_MS: i64 = 1_000;
+
+/// `event_id`s of records found in Kafka.
+#[derive(Debug, Default)]
+pub struct Delivered(HashSet<String>);
+
+impl Delivered {
+    /// Whether the record with `event_id` is already in Kafka.
+    pub fn contains(&self, event_id: &str) -> bool {
+        self.0.contains(event_id)
+    }
+
+    /// How many were found.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none were found.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A scan that could not finish.
+#[derive(Debug, Error)]
+pub enum ScanError {
+    /// The consumer could not be created.
+    #[error(transparent)]
+    Client(#[from] docket_kafka::ClientError),
+    /// A Kafka call failed.
+    #[error("reading back {topic}: {source}")]
+    Kafka {
+        /// Topic.
+        topic: String,
+        /// Error.
+        #[source]
+        source: KafkaError,
+    },
+    /// The reads did not reach the topics' ends in time.
+    #[error("the topics were not read to their ends within {0:?}")]
+    Timeout(Duration),
+    /// The blocking part panicked.
+    #[error("the scan task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The time of a logged record.
+pub fn time_of(line: &[u8]) -> Option<Micros> {
+    serde_json::from_slice::<Item>(line).ok().map(|i| i.time())
+}
+
+/// From when to read: the later of the oldest logged record and `checkpoint` less the
+/// delivery timeout, less the slack; in milliseconds since the epoch.
+pub fn since_ms(oldest: Micros, checkpoint: Option<SystemTime>, timeout: Duration) -> i64 {
+    let oldest_ms = oldest.0 / 1_000;
+    let after_checkpoint = checkpoint
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.saturating_sub(timeout).as_millis() as i64)
+        .unwrap_or(i64::MIN);
+    oldest_ms.max(after_checkpoint) - SLACK_MS
+}
+
+/// Scans in the background, retrying for [`SCAN_PATIENCE`]; an empty set when it gives up.
+pub fn scan(
+    settings: KafkaSettings,
+    topics: Topics,
+    since_ms: i64,
+    timeout: Duration,
+) -> JoinHandle<Delivered> {
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        loop {
+            match scan_once(&settings, &topics, since_ms, timeout).await {
+                Ok(found) => {
+                    tracing::info!(
+                        found = found.len(),
+                        "records of the previous run found in Kafka"
+                    );
+                    return found;
+                }
+                Err(e) if started.elapsed() < SCAN_PATIENCE => {
+                    tracing::warn!(error = %e, "cannot read the topics back yet; retrying");
+                    tokio::time::sleep(RETRY).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "giving up reading the topics back: records acknowledged just before the last stop may arrive twice");
+                    return Delivered::default();
+                }
+            }
+        }
+    })
+}
+
+/// Where each partition's read starts and ends.
+type Plan = HashMap<(String, i32), i64>;
+
+async fn scan_once(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    since_ms: i64,
+    timeout: Duration,
+) -> Result<Delivered, ScanError> {
+    let options = ConsumerOptions {
+        group_id: format!("docket-gateway-replay-{}", uuid::Uuid::now_v7().simple()),
+        read_committed: false,
+    };
+    let consumer = Arc::new(docket_kafka::consumer(settings, &options)?);
+    let names = [topics.decisions.clone(), topics.audit.clone()];
+    let c = Arc::clone(&consumer);
+    let mut ends =
+        tokio::task::spawn_blocking(move || plan(&c, &names, since_ms, timeout)).await??;
+    let mut found = Delivered::default();
+    let deadline = tokio::time::Instant::now() + timeout * 4;
+    while !ends.is_empty() {
+        let msg = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .map_err(|_| ScanError::Timeout(timeout * 4))?
+            .map_err(|source| ScanError::Kafka {
+                topic: "(read)".to_owned(),
+                source,
+            })?;
+        if let Some(id) = msg.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == EVENT_ID_HEADER)
+                .and_then(|h| h.value)
+        }) {
+            found.0.insert(String::from_utf8_lossy(id).into_owned());
+        }
+        let key = (msg.topic().to_owned(), msg.partition());
+        if ends.get(&key).is_some_and(|end| msg.offset() + 1 >= *end) {
+            ends.remove(&key);
+        }
+    }
+    Ok(found)
+}
+
+/// Assigns every partition of `topics` from the first offset at or after `since_ms`, and
+/// returns the end offset of each partition that has something to read.
+fn plan(
+    consumer: &StreamConsumer,
+    topics: &[String],
+    since_ms: i64,
+    timeout: Duration,
+) -> Result<Plan, ScanError> {
+    let kafka = |topic: &str| {
+        let topic = topic.to_owned();
+        move |source| ScanError::Kafka { topic, source }
+    };
+    let mut wanted = TopicPartitionList::new();
+    for topic in topics {
+        let md = consumer
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(kafka(topic))?;
+        for t in md.topics() {
+            for p in t.partitions() {
+                wanted
+                    .add_partition_offset(topic, p.id(), Offset::Offset(since_ms))
+                    .map_err(kafka(topic))?;
+            }
+        }
+    }
+    let starts = consumer
+        .offsets_for_times(wanted, timeout)
+        .map_err(kafka("(offsets)"))?;
+    let mut assign = TopicPartitionList::new();
+    let mut ends = Plan::new();
+    for el in starts.elements() {
+        let Offset::Offset(start) = el.offset() else {
+            continue;
+        };
+        let (_, high) = consumer
+            .fetch_watermarks(el.topic(), el.partition(), timeout)
+            .map_err(kafka(el.topic()))?;
+        if start < high {
+            assign
+                .add_partition_offset(el.topic(), el.partition(), Offset::Offset(start))
+                .map_err(kafka(el.topic()))?;
+            ends.insert((el.topic().to_owned(), el.partition()), high);
+        }
+    }
+    consumer.assign(&assign).map_err(kafka("(assign)"))?;
+    Ok(ends)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_from_the_later_of_the_oldest_record_and_the_checkpoint() {
+        let t = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        let five = Duration::from_secs(5);
+        // A long outage: the checkpoint bounds the scan.
+        assert_eq!(since_ms(Micros(1_000_000), Some(t(100_000)), five), 94_000);
+        // Records younger than the checkpoint: their own time bounds it.
+        assert_eq!(since_ms(Micros(99_000_000), Some(t(100_000)), five), 98_000);
+        // No checkpoint yet.
+        assert_eq!(since_ms(Micros(50_000_000), None, five), 49_000);
+    }
+}
