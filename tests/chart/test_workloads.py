@@ -147,3 +147,33 @@ def test_switching_components_off_removes_their_workloads():
     manifests = render("otlp-only")
     commands = sorted(c["command"][0] for _, spec in pod_specs(manifests) for c in containers(spec) if c["command"][0].startswith("docket-"))
     assert commands == ["docket-joiner", "docket-sink-otlp"]
+
+
+def test_service_monitor_reaches_every_metrics_port():
+    manifests = render("everything")
+    (monitor,) = of_kind(manifests, "ServiceMonitor")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    scraped = {e["port"] for e in monitor["spec"]["endpoints"]}
+    services = [s for s in of_kind(manifests, "Service") if selector.items() <= s["metadata"]["labels"].items()]
+    assert len(services) == 6  # gateway, joiner, four sinks
+    for s in services:
+        names = {p["name"] for p in s["spec"]["ports"]}
+        assert names & scraped, s["metadata"]["name"]
+
+
+def test_network_policies_open_exactly_each_pods_port():
+    manifests = render("everything")
+    ports = {
+        m["metadata"]["labels"]["app.kubernetes.io/component"]: {
+            p["containerPort"] for c in m["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])
+        }
+        for m in manifests
+        if m["kind"] in ("Deployment", "StatefulSet")
+    }
+    policies = of_kind(manifests, "NetworkPolicy")
+    assert len(policies) == len(ports)
+    for policy in policies:
+        component = policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        opened = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+        assert opened == ports[component], component
+        assert policy["spec"]["ingress"][0]["from"], f"{component}: everything.yaml restricts the peers"
