@@ -1,23 +1,32 @@
 //! The joiner against the real broker and registry, run as its own process: joins and join
-//! statuses end to end, two instances sharing the decisions, SIGKILL mid-stream with exactly
-//! once output under `read_committed`, and poison records dead-lettered while the stream goes on.
+//! statuses end to end (the grace path judged by state, not by the clock), two instances
+//! sharing the decisions, SIGKILL inside an open transaction with deferred decisions in flight
+//! (exactly once under `read_committed`, through the S3 sink too), and poison records
+//! dead-lettered while the stream goes on.
 
+#[path = "support/sink.rs"]
+mod sink;
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use docket_kafka::{ConsumerOptions, header};
 use docket_records::{Audit, Decision, EnrichedDecision, JoinStatus, Micros, Registry, samples};
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use support::*;
 
 const SECOND: i64 = 1_000_000;
-const GRACE: &str = "3s";
+/// A grace no test run outlasts: a deferred decision leaves only when its edit arrives.
+const LONG_GRACE: &str = "1h";
+const DECISION_PARTITIONS_KILL: i32 = 3;
+const ENRICHED_PARTITIONS: i32 = 3;
+const PENDING_PARTITIONS: i32 = 2;
 
 /// One pipeline's private topics and group.
 struct Pipeline {
@@ -27,6 +36,7 @@ struct Pipeline {
     pending: String,
     dlq: String,
     group: String,
+    id: String,
 }
 
 impl Pipeline {
@@ -34,30 +44,40 @@ impl Pipeline {
         Self {
             decisions: unique_topic_with("decisions", decision_partitions).await,
             audit: unique_topic_with("audit", 2).await,
-            enriched: unique_topic_with("enriched", 3).await,
-            pending: unique_topic_with("pending", 2).await,
+            enriched: unique_topic_with("enriched", ENRICHED_PARTITIONS).await,
+            pending: unique_topic_with("pending", PENDING_PARTITIONS).await,
             dlq: unique_topic("dlq").await,
             group: format!("test-joiner-{}", uuid::Uuid::now_v7().simple()),
+            id: short_id(),
         }
     }
 
-    /// Starts a joiner process named `instance`; its metrics listen on the returned port.
+    /// Starts a joiner process named `instance` with the long grace; its metrics listen on the
+    /// returned port.
     fn start(&self, instance: &str) -> (Joiner, u16) {
+        self.start_with(instance, &[])
+    }
+
+    /// Starts a joiner process with extra settings (`DOCKET_JOINER_GRACE`, ...).
+    fn start_with(&self, instance: &str, extra: &[(&str, &str)]) -> (Joiner, u16) {
         let port = free_port();
         let child = Command::new(binary("docket-joiner", "docket-joiner"))
             .envs([
-                ("DOCKET_JOINER_INSTANCE", instance.to_owned()),
+                // Transactional ids are global to the cluster: unique per pipeline, so
+                // concurrent runs never fence each other's joiners.
+                ("DOCKET_JOINER_INSTANCE", format!("{instance}-{}", self.id)),
                 ("DOCKET_JOINER_GROUP", self.group.clone()),
                 ("DOCKET_JOINER_DECISIONS_TOPIC", self.decisions.clone()),
                 ("DOCKET_JOINER_AUDIT_TOPIC", self.audit.clone()),
                 ("DOCKET_JOINER_ENRICHED_TOPIC", self.enriched.clone()),
                 ("DOCKET_JOINER_PENDING_TOPIC", self.pending.clone()),
                 ("DOCKET_JOINER_DLQ_TOPIC", self.dlq.clone()),
-                ("DOCKET_JOINER_GRACE", GRACE.to_owned()),
+                ("DOCKET_JOINER_GRACE", LONG_GRACE.to_owned()),
                 ("DOCKET_JOINER_HORIZON", "1h".to_owned()),
                 ("DOCKET_JOINER_METRICS_ADDR", format!("127.0.0.1:{port}")),
                 ("RUST_LOG", "warn".to_owned()),
             ])
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("joiner starts");
@@ -192,14 +212,45 @@ impl Reader {
         }
         &self.seen
     }
+}
 
-    /// Reads whatever arrives within `quiet`, to prove that nothing more comes.
-    async fn drain(&mut self, quiet: Duration) -> &[OwnedMessage] {
-        while let Ok(Ok(m)) = tokio::time::timeout(quiet, self.consumer.recv()).await {
-            self.seen.push(m.detach());
-        }
-        &self.seen
+/// Every record of `topic` up to its end as it is now (the last stable offset when
+/// `committed`, the high-water mark otherwise), across `partitions`; fails on any consumer
+/// error and after the deadline, so it can never stop early and look complete.
+async fn read_to_end(topic: &str, partitions: i32, committed: bool) -> Vec<OwnedMessage> {
+    let isolation = if committed {
+        "read_committed"
+    } else {
+        "read_uncommitted"
+    };
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", settings().bootstrap_servers)
+        .set("group.id", format!("end-{}", uuid::Uuid::now_v7().simple()))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("partition");
     }
+    consumer.assign(&tpl).expect("assign");
+    let (mut at_end, mut out) = (BTreeSet::new(), Vec::new());
+    let start = std::time::Instant::now();
+    while at_end.len() < partitions as usize {
+        let left = DEADLINE.saturating_sub(start.elapsed());
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(m)) => out.push(m.detach()),
+            Ok(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Ok(Err(e)) => panic!("reading {topic} ({isolation}): {e}"),
+            Err(_) => panic!("{topic} not read to its end ({isolation}): {at_end:?} done"),
+        }
+    }
+    out
 }
 
 async fn decode_all(
@@ -230,34 +281,38 @@ async fn decisions_get_the_edit_that_preceded_them() {
     let e1 = edit("pol-a", 1, now - 20 * SECOND);
     let e2 = edit("pol-a", 2, now - 10 * SECOND);
     send_audits(&registry, &p.audit, &[e1.clone(), e2.clone()]).await;
-    let (_joiner, _) = p.start("it-join");
+    let (_joiner, port) = p.start("it-join");
 
     let on_v2 = decision(Some(("pol-a", 2)), now);
     let on_v1 = decision(Some(("pol-a", 1)), now - 15 * SECOND);
     let plain = decision(None, now);
     let unedited = decision(Some(("pol-b", 4)), now);
-    let late_in_grace = decision(Some(("pol-a", 3)), now);
-    let late_beyond = decision(Some(("pol-a", 9)), now);
-    send_decisions(
-        &registry,
-        &p.decisions,
-        &[
-            on_v2.clone(),
-            on_v1.clone(),
-            plain.clone(),
-            unedited.clone(),
-            late_in_grace.clone(),
-            late_beyond.clone(),
-        ],
-    )
-    .await;
-    // The edit producing version 3 arrives after the decision that names it.
+    let waiting = decision(Some(("pol-a", 3)), now);
+    let decisions = [
+        on_v2.clone(),
+        on_v1.clone(),
+        plain.clone(),
+        unedited.clone(),
+    ];
+    send_decisions(&registry, &p.decisions, &decisions).await;
+    send_decisions(&registry, &p.decisions, std::slice::from_ref(&waiting)).await;
+    // The decision naming version 3 is held (state, not time: the grace outlasts the test)...
     let mut reader = Reader::new(&p.enriched);
     reader.until(4).await;
+    eventually(
+        "the version-3 decision held in the grace buffer",
+        || async move {
+            (metric(port, "docket_joiner_grace_buffer_records").await? == 1.0).then_some(())
+        },
+    )
+    .await;
+    let out = read_to_end(&p.enriched, ENRICHED_PARTITIONS, true).await;
+    assert_eq!(out.len(), 4, "only the four joinable decisions left");
+    // ...until the edit producing version 3 arrives, after the decision that names it.
     let e3 = edit("pol-a", 3, now - SECOND);
     send_audits(&registry, &p.audit, std::slice::from_ref(&e3)).await;
 
-    let by_event = decode_all(&registry, reader.until(6).await).await;
+    let by_event = decode_all(&registry, reader.until(5).await).await;
     let get = |d: &Decision| &by_event[&d.event_id][0];
     let joined_to = |d: &Decision| {
         get(d)
@@ -271,16 +326,41 @@ async fn decisions_get_the_edit_that_preceded_them() {
     assert_eq!(joined_to(&on_v1), Some(e1.event_id.clone()));
     assert_eq!(get(&plain).join_status, JoinStatus::NoPolicy);
     assert_eq!(get(&unedited).join_status, JoinStatus::NoRecentEdit);
-    assert_eq!(get(&late_in_grace).join_status, JoinStatus::Joined);
-    assert_eq!(joined_to(&late_in_grace), Some(e3.event_id.clone()));
-    assert_eq!(get(&late_beyond).join_status, JoinStatus::Late);
-    assert_eq!(get(&late_beyond).policy_change, None);
+    assert_eq!(get(&waiting).join_status, JoinStatus::Joined);
+    assert_eq!(joined_to(&waiting), Some(e3.event_id.clone()));
     assert_eq!(
         get(&on_v2).decision,
         on_v2,
         "the decision travels unchanged"
     );
-    assert!(by_event.values().all(|v| v.len() == 1));
+    let out = read_to_end(&p.enriched, ENRICHED_PARTITIONS, true).await;
+    let all = decode_all(&registry, &out).await;
+    assert_eq!(out.len(), 5, "nothing else was written");
+    assert!(all.values().all(|v| v.len() == 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decision_whose_edit_never_comes_leaves_late_once_its_grace_is_over() {
+    let registry = registry();
+    let p = Pipeline::new(1).await;
+    let now = Micros::now().0;
+    send_audits(&registry, &p.audit, &[edit("pol-a", 1, now - SECOND)]).await;
+    // A short grace: the record can only leave LATE, however slowly the machine runs.
+    let (_joiner, _) = p.start_with("it-late", &[("DOCKET_JOINER_GRACE", "200ms")]);
+    let never = decision(Some(("pol-a", 9)), now);
+    let behind = decision(Some(("pol-a", 1)), now);
+    send_decisions(&registry, &p.decisions, &[never.clone(), behind.clone()]).await;
+
+    let by_event = decode_all(&registry, Reader::new(&p.enriched).until(2).await).await;
+    let late = &by_event[&never.event_id][0];
+    assert_eq!(late.join_status, JoinStatus::Late);
+    assert_eq!(late.policy_change, None);
+    assert_eq!(
+        by_event[&behind.event_id][0].join_status,
+        JoinStatus::Joined
+    );
+    let out = read_to_end(&p.enriched, ENRICHED_PARTITIONS, true).await;
+    assert_eq!(out.len(), 2, "each decision written once");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -378,30 +458,192 @@ async fn two_joiners_share_the_decisions() {
     assert!(a > 0.0 && b > 0.0, "both joiners took part: {a} + {b}");
 }
 
+/// Reads the joiner group's committed offsets on the decisions topic, with one client.
+struct GroupWatch {
+    consumer: BaseConsumer,
+    partitions: TopicPartitionList,
+}
+
+impl GroupWatch {
+    fn new(p: &Pipeline) -> Self {
+        let consumer = ClientConfig::new()
+            .set("bootstrap.servers", settings().bootstrap_servers)
+            .set("group.id", &p.group)
+            .create()
+            .expect("consumer");
+        let mut partitions = TopicPartitionList::new();
+        for partition in 0..DECISION_PARTITIONS_KILL {
+            partitions.add_partition(&p.decisions, partition);
+        }
+        Self {
+            consumer,
+            partitions,
+        }
+    }
+
+    /// Sum of the committed offsets (0 where nothing is committed).
+    fn committed(&self) -> i64 {
+        let tpl = self.partitions.clone();
+        let got = self
+            .consumer
+            .committed_offsets(tpl, DEADLINE)
+            .expect("committed offsets");
+        got.elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            })
+            .sum()
+    }
+}
+
+/// Records on the enriched and pending topics, with or without `read_committed`.
+async fn output_count(p: &Pipeline, committed: bool) -> usize {
+    let enriched = read_to_end(&p.enriched, ENRICHED_PARTITIONS, committed).await;
+    let pending = read_to_end(&p.pending, PENDING_PARTITIONS, committed).await;
+    enriched.len() + pending.len()
+}
+
+/// A read_uncommitted tail of the joiner's output: a record arriving there was written inside
+/// a transaction that is still open (its commit takes several broker round trips more).
+fn output_tail(p: &Pipeline) -> StreamConsumer {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", settings().bootstrap_servers)
+        .set(
+            "group.id",
+            format!("tail-{}", uuid::Uuid::now_v7().simple()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_uncommitted")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partitions) in [
+        (&p.enriched, ENRICHED_PARTITIONS),
+        (&p.pending, PENDING_PARTITIONS),
+    ] {
+        for partition in 0..partitions {
+            tpl.add_partition_offset(topic, partition, Offset::End)
+                .expect("partition");
+        }
+    }
+    consumer.assign(&tpl).expect("assign");
+    consumer
+}
+
+/// Kills `joiner` right after the output tail sees a fresh record, once the group has
+/// committed past `progress`; returns the committed sum after the kill.
+async fn kill_inside_a_transaction(
+    group: &GroupWatch,
+    tail: &StreamConsumer,
+    joiner: &mut Joiner,
+    progress: i64,
+) -> i64 {
+    // Longer than the usual deadline: it includes the joiner's start on a loaded machine.
+    sink::wait_for("the joiner to commit progress", DEADLINE * 3, || async {
+        (group.committed() > progress).then_some(())
+    })
+    .await;
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::ZERO, tail.recv()).await {}
+    let fresh = tokio::time::timeout(DEADLINE, tail.recv()).await;
+    joiner.kill();
+    fresh.expect("output flowing").expect("tail reads");
+    group.committed()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn sigkill_mid_stream_still_gives_every_decision_exactly_once() {
-    const TOTAL: usize = 6_000;
+async fn sigkill_inside_a_transaction_with_deferred_decisions_still_gives_exactly_once() {
+    const TOTAL: usize = 9_000;
+    const KILLS: usize = 3;
     let registry = registry();
-    let p = Pipeline::new(3).await;
+    let p = Pipeline::new(DECISION_PARTITIONS_KILL).await;
     let now = Micros::now().0;
-    let decisions: Vec<Decision> = (0..TOTAL).map(|_| decision(None, now)).collect();
+    let e1 = edit("pol-a", 1, now - 5 * SECOND);
+    send_audits(&registry, &p.audit, std::slice::from_ref(&e1)).await;
+    // Every third decision names version 2, whose edit comes only after the kills: those
+    // cross the kills on the pending topic.
+    let decisions: Vec<Decision> = (0..TOTAL)
+        .map(|i| decision(Some(("pol-a", 1 + i64::from(i % 3 == 0))), now))
+        .collect();
     send_decisions(&registry, &p.decisions, &decisions).await;
 
+    // Small transactions, so the stream is many of them; kill until one died open.
+    let small = [("DOCKET_JOINER_BATCH_MAX", "100")];
+    let (tail, group) = (output_tail(&p), GroupWatch::new(&p));
+    let mut committed = 0;
+    for kill in 1..=KILLS {
+        let (mut joiner, _) = p.start_with("it-kill", &small);
+        committed = kill_inside_a_transaction(&group, &tail, &mut joiner, committed).await;
+        assert!(
+            committed < TOTAL as i64,
+            "kill {kill} came after the joiner committed everything"
+        );
+        let (written, kept) = (output_count(&p, false).await, output_count(&p, true).await);
+        eprintln!(
+            "kill {kill}: {committed} of {TOTAL} committed, {written} written, {kept} committed"
+        );
+        if written > kept {
+            break;
+        }
+    }
+    let (_last, _) = p.start_with("it-kill", &small);
+    let e2 = edit("pol-a", 2, now - SECOND);
+    send_audits(&registry, &p.audit, std::slice::from_ref(&e2)).await;
     let mut reader = Reader::new(&p.enriched);
-    let (mut first, _) = p.start("it-kill");
-    reader.until(TOTAL / 5).await;
-    first.kill();
-    let seen_at_kill = reader.seen.len();
-    let (_second, _) = p.start("it-kill");
     reader.until(TOTAL).await;
-    let msgs = reader.drain(Duration::from_secs(3)).await;
 
-    let by_event = decode_all(&registry, msgs).await;
+    let uncommitted = output_count(&p, false).await;
+    let committed_out = output_count(&p, true).await;
     assert!(
-        seen_at_kill < TOTAL,
-        "the kill landed mid-stream ({seen_at_kill} of {TOTAL})"
+        uncommitted > committed_out,
+        "no kill left an aborted transaction ({uncommitted} written, {committed_out} committed)"
     );
+    let out = read_to_end(&p.enriched, ENRICHED_PARTITIONS, true).await;
+    let by_event = decode_all(&registry, &out).await;
     assert_eq!(by_event.len(), TOTAL, "every decision arrived");
     let duplicated = by_event.values().filter(|v| v.len() > 1).count();
     assert_eq!(duplicated, 0, "no decision arrived twice");
+    for d in decisions
+        .iter()
+        .filter(|d| d.policy.as_ref().unwrap().version == 2)
+    {
+        let change = by_event[&d.event_id][0].policy_change.as_ref();
+        assert_eq!(change.map(|c| &c.audit_event_id), Some(&e2.event_id));
+    }
+    s3_sink_exports_each_once(&p, &decisions).await;
+}
+
+/// The S3 sink reading the joiner's output (aborted transactions included in the log) exports
+/// every decision exactly once: its `read_committed` skips the aborted records.
+async fn s3_sink_exports_each_once(p: &Pipeline, decisions: &[Decision]) {
+    let s3 = sink::s3_client().await;
+    let bucket = sink::unique_bucket(&s3).await;
+    let (audit, dlq) = (
+        unique_topic("kill-audit").await,
+        unique_topic("kill-dlq").await,
+    );
+    let group = format!("test-kill-sink-{}", uuid::Uuid::now_v7().simple());
+    let env = sink::SinkEnv::new(&bucket, &group, &p.enriched, &audit, &dlq)
+        .with("DOCKET_SINK_BATCH_MAX_RECORDS", "1000");
+    let mut sink = env.spawn();
+    let expected: BTreeSet<String> = decisions.iter().map(|d| d.event_id.clone()).collect();
+    sink::wait_for("every decision in S3", DEADLINE * 3, || async {
+        let counts = sink::event_counts(&sink::objects(&s3, &bucket).await);
+        expected
+            .iter()
+            .all(|id| counts.contains_key(id))
+            .then_some(())
+    })
+    .await;
+    assert!(sink.terminate().await.success(), "{}", sink.log());
+    let counts = sink::event_counts(&sink::objects(&s3, &bucket).await);
+    let twice = counts.values().filter(|n| **n > 1).count();
+    assert_eq!(twice, 0, "records exported more than once");
+    assert_eq!(
+        counts.len(),
+        expected.len(),
+        "records exported that were never decided"
+    );
 }
