@@ -10,8 +10,7 @@ pub mod encode;
 pub mod health;
 pub mod send;
 
-use std::collections::BTreeMap;
-
+use docket_config::{Help, Vars};
 use docket_delivery::{EngineError, Handles, Shutdown};
 use docket_kafka::KafkaSettings;
 use docket_sink_http::{BuildError, ProbeError};
@@ -44,10 +43,21 @@ pub enum RunError {
     Engine(#[from] EngineError),
 }
 
+/// What `docket-sink-splunk --help` prints.
+pub const HELP: Help<'static> = Help {
+    binary: "docket-sink-splunk",
+    about: "exports Docket's decisions and audit events to Splunk's HTTP Event Collector",
+    sections: &[
+        ("Splunk HEC", config::VARS),
+        ("Delivery engine", docket_delivery::VARS),
+        ("Kafka", docket_kafka::VARS),
+    ],
+};
+
 /// Runs the sink configured by `vars` until `shutdown` fires or a fatal error stops it.
-pub async fn run(vars: &BTreeMap<String, String>, shutdown: Shutdown) -> Result<(), RunError> {
-    let config = Config::from_vars(vars)?;
-    let settings = KafkaSettings::from_vars(vars.clone())?;
+pub async fn run(vars: &Vars, shutdown: Shutdown) -> Result<(), RunError> {
+    let config = Config::from_config(vars)?;
+    let settings = KafkaSettings::from_config(vars)?;
     let client = docket_sink_http::client(&config.hec.client, send::HOP)?;
     health::check(&client, &config.hec).await?;
     let handles = Handles::new(SINK_NAME);
