@@ -1,7 +1,8 @@
 //! The S3 sink end to end against the real stack (Kafka, registry, s3s-fs): every record
 //! arrives once, a SIGKILL mid-upload loses and duplicates nothing, a replay rewrites the same
-//! keys, an unreachable store is waited out, a wrong credential stops the sink, and poison
-//! records go to the dead-letter topic.
+//! keys, an unreachable store is waited out, a wrong credential stops the sink, poison
+//! records go to the dead-letter topic, and an object already under a key that names no
+//! offset stops the sink rather than being taken for the batch.
 
 #[path = "support/sink.rs"]
 mod sink;
@@ -322,7 +323,7 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_rest_is_delivered() 
     let dead = tokio::time::timeout(DEADLINE * 2, support::consume(&w.dlq, 3))
         .await
         .expect("three dead letters");
-    for (msg, (_, payload)) in dead.iter().zip(&poison) {
+    for (offset, (msg, (_, payload))) in dead.iter().zip(&poison).enumerate() {
         assert_eq!(support::payload(msg), &payload[..]);
         let headers = msg.headers().expect("headers");
         let value = |name: &str| {
@@ -336,6 +337,52 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_rest_is_delivered() 
         assert!(!value(header::DLQ_REASON).is_empty());
         assert_eq!(value(header::SOURCE_TOPIC), w.audit);
         assert_eq!(value(header::SOURCE_PARTITION), "0");
-        assert!(value(header::SOURCE_OFFSET).parse::<i64>().is_ok());
+        // The poison records were the first three of the audit partition.
+        assert_eq!(value(header::SOURCE_OFFSET), offset.to_string());
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_object_that_names_no_offset_stops_the_sink_with_nothing_committed() {
+    let w = World::new("foreign").await;
+    // Records of one fixed time, so the key of each partition's first batch is known.
+    let time = docket_records::Micros::now();
+    let encoder = support::registry().encoder::<docket_records::EnrichedDecision>(&w.decisions);
+    let mut records = Vec::new();
+    for i in 0..20 {
+        let mut r = docket_records::samples::enriched();
+        r.decision.time = time;
+        records.push((format!("corr-{i}"), encoder.encode(&r).await.unwrap()));
+    }
+    sink::produce(&w.decisions, records).await;
+    // Someone else's objects, without Docket's metadata, already under those keys.
+    let foreign = b"not an export".to_vec();
+    for partition in 0..DECISION_PARTITIONS {
+        let stream = docket_delivery::Stream::Decision;
+        let key = docket_sink_s3::key::object_key("x", stream, &w.decisions, partition, 0, time);
+        w.s3.put_object()
+            .bucket(&w.bucket)
+            .key(key)
+            .body(foreign.clone().into())
+            .send()
+            .await
+            .expect("foreign object written");
+    }
+
+    let mut sink = w.env().spawn();
+    let status = sink.wait_exit(RUN_DEADLINE).await;
+    let log = sink.log();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("names no offset"), "{log}");
+    assert!(
+        w.committed().iter().all(Option::is_none),
+        "committed past records the bucket may not hold: {:?}",
+        w.committed()
+    );
+    let listed = w.s3.list_objects_v2().bucket(&w.bucket).send().await;
+    let count = listed.expect("list objects").contents().len();
+    assert_eq!(
+        count, DECISION_PARTITIONS as usize,
+        "only the foreign objects"
+    );
 }
