@@ -303,8 +303,11 @@ pub struct SinkEnv(pub BTreeMap<String, String>);
 
 impl SinkEnv {
     /// A sink of `bucket` reading `decisions` and `audit` in `group`, sending tails after 300 ms.
+    /// Every process spawned from one env is the same static member of `group` (a restart
+    /// takes the partitions back at once); two at the same time would fence each other.
     pub fn new(bucket: &str, group: &str, decisions: &str, audit: &str, dlq: &str) -> Self {
         let (access, secret) = s3_keys();
+        let instance = format!("{group}-0");
         let pairs = [
             ("DOCKET_S3_BUCKET", bucket),
             ("DOCKET_S3_ENDPOINT", &s3_endpoint()),
@@ -315,6 +318,7 @@ impl SinkEnv {
             ("AWS_REGION", REGION),
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("DOCKET_SINK_GROUP", group),
+            ("DOCKET_SINK_INSTANCE", &instance),
             ("DOCKET_SINK_DECISIONS_TOPIC", decisions),
             ("DOCKET_SINK_AUDIT_TOPIC", audit),
             ("DOCKET_SINK_DLQ_TOPIC", dlq),

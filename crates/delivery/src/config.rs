@@ -107,6 +107,9 @@ pub struct EngineConfig {
     pub shutdown_grace: Duration,
     /// Address of `/metrics`, `/healthz` and `/readyz` (none: no endpoint).
     pub http_addr: Option<SocketAddr>,
+    /// This process's stable name in the group (`group.instance.id`): a restart with the
+    /// same name takes its partitions back at once. Unique per process within the group.
+    pub instance: String,
 }
 
 /// A configuration value that cannot be used: the shared configuration error, naming the
@@ -134,6 +137,7 @@ impl EngineConfig {
             retry: RetryPolicy::default(),
             shutdown_grace: Duration::from_secs(20),
             http_addr: None,
+            instance: docket_kafka::instance_name(None, &format!("docket-sink-{name}-0")),
         }
     }
 
@@ -236,6 +240,12 @@ pub mod vars {
     )
     .default("20s")
     .old(OldName::millis("DOCKET_SINK_SHUTDOWN_GRACE_MS"));
+    /// This process's stable name in the group.
+    pub const INSTANCE: Var = Var::new(
+        "DOCKET_SINK_INSTANCE",
+        "this process's stable name in its group (group.instance.id); unique per process",
+    )
+    .described("the host name (the pod name under Kubernetes)");
     /// `host:port` of `/metrics`, `/healthz`, `/readyz`; `off` disables it.
     pub const HTTP_ADDR: Var = Var::new(
         "DOCKET_SINK_HTTP_ADDR",
@@ -259,6 +269,7 @@ pub const VARS: &[Var] = &[
     vars::RETRY_INITIAL,
     vars::RETRY_MAX,
     vars::SHUTDOWN_GRACE,
+    vars::INSTANCE,
     vars::HTTP_ADDR,
 ];
 
@@ -292,6 +303,8 @@ pub mod env {
     pub const RETRY_MAX: &str = vars::RETRY_MAX.name;
     /// How long shutdown waits for in-flight batches (`20s`).
     pub const SHUTDOWN_GRACE: &str = vars::SHUTDOWN_GRACE.name;
+    /// This process's stable name in the group (`group.instance.id`).
+    pub const INSTANCE: &str = vars::INSTANCE.name;
     /// `host:port` of `/metrics`, `/healthz`, `/readyz`; `off` disables it.
     pub const HTTP_ADDR: &str = vars::HTTP_ADDR.name;
     /// Old name of [`WINDOW`] (whole seconds), read for one release.
@@ -346,6 +359,9 @@ impl EngineConfig {
         };
         c.shutdown_grace = vars.duration(&vars::SHUTDOWN_GRACE)?;
         c.http_addr = http_addr(vars)?;
+        if let Some(instance) = vars.optional(&vars::INSTANCE) {
+            c.instance = instance;
+        }
         c.validate()?;
         Ok(c)
     }

@@ -1,6 +1,7 @@
 //! The consumer's context: reports revoked and assigned partitions to the engine loop and
 //! feeds consumer lag from librdkafka statistics into the metrics.
 
+use docket_kafka::TopicPartition;
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::statistics::Statistics;
@@ -12,9 +13,9 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ownership {
     /// These partitions were taken away: their in-flight work must be dropped uncommitted.
-    Revoked(Vec<(String, i32)>),
+    Revoked(Vec<TopicPartition>),
     /// These partitions were given to this consumer.
-    Assigned(Vec<(String, i32)>),
+    Assigned(Vec<TopicPartition>),
 }
 
 /// The engine's consumer context.
@@ -32,15 +33,11 @@ impl EngineContext {
 
 impl ClientContext for EngineContext {
     fn stats(&self, statistics: Statistics) {
-        for (name, topic) in &statistics.topics {
-            for (id, partition) in &topic.partitions {
-                if *id >= 0 && partition.consumer_lag >= 0 {
-                    self.metrics
-                        .consumer_lag
-                        .with_label_values(&[name.as_str(), &id.to_string()])
-                        .set(partition.consumer_lag);
-                }
-            }
+        for (tp, lag) in docket_kafka::consumer_lag(&statistics) {
+            self.metrics
+                .consumer_lag
+                .with_label_values(&[tp.topic.as_str(), &tp.partition.to_string()])
+                .set(lag);
         }
     }
 }
@@ -48,20 +45,17 @@ impl ClientContext for EngineContext {
 impl ConsumerContext for EngineContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let _ = self.events.send(Ownership::Revoked(partitions(tpl)));
+            let _ = self
+                .events
+                .send(Ownership::Revoked(TopicPartition::all_of(tpl)));
         }
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            let _ = self.events.send(Ownership::Assigned(partitions(tpl)));
+            let _ = self
+                .events
+                .send(Ownership::Assigned(TopicPartition::all_of(tpl)));
         }
     }
-}
-
-fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<(String, i32)> {
-    tpl.elements()
-        .iter()
-        .map(|e| (e.topic().to_owned(), e.partition()))
-        .collect()
 }

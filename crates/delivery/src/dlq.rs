@@ -1,12 +1,10 @@
 //! The dead-letter topic: a poison record's original bytes, with the reason and its source
-//! topic, partition and offset as headers.
+//! topic, partition and offset as headers (built by `docket_kafka::header::dead_letter`).
 
 use std::time::Duration;
 
-use rdkafka::message::{Header, OwnedHeaders};
+use docket_kafka::{TopicPartition, header};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-
-use docket_kafka::header;
 
 use crate::error::EngineError;
 use crate::record::Source;
@@ -38,13 +36,8 @@ impl DeadLetters {
         reason: &str,
         source: &Source,
     ) -> Result<(), EngineError> {
-        let partition = source.partition.to_string();
-        let offset = source.offset.to_string();
-        let headers = OwnedHeaders::new()
-            .insert(header_of(header::DLQ_REASON, reason))
-            .insert(header_of(header::SOURCE_TOPIC, &source.topic))
-            .insert(header_of(header::SOURCE_PARTITION, &partition))
-            .insert(header_of(header::SOURCE_OFFSET, &offset));
+        let tp = TopicPartition::new(source.topic.as_str(), source.partition);
+        let headers = header::owned(&header::dead_letter(reason, &tp, source.offset));
         let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
             .payload(payload)
             .headers(headers);
@@ -55,13 +48,6 @@ impl DeadLetters {
             .send(record, QUEUE_TIMEOUT)
             .await
             .map(|_| ())
-            .map_err(|(e, _)| EngineError::DeadLetter(e.to_string()))
-    }
-}
-
-fn header_of<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
-    Header {
-        key,
-        value: Some(value),
+            .map_err(|(e, _)| EngineError::DeadLetter(e))
     }
 }

@@ -9,15 +9,18 @@
 mod batch;
 mod config;
 mod context;
+mod deliver;
 pub mod dlq;
 mod engine;
 mod error;
 mod metrics;
+mod partition;
 mod record;
 mod sink;
 
 pub use batch::{Batch, Item};
 pub use config::{BatchLimits, ConfigError, EngineConfig, RetryPolicy, Streams, VARS, env, vars};
+pub use docket_kafka::TopicPartition;
 pub use docket_telemetry::Backoff;
 pub use docket_telemetry::{Health, Shutdown, Trigger};
 pub use engine::{Handles, run};

@@ -5,11 +5,15 @@
 
 mod clients;
 pub mod header;
+pub mod member;
+mod partition;
 mod settings;
 mod topics;
 
 pub use clients::{
     ClientError, ConsumerOptions, consumer, consumer_with_context, producer, transactional_producer,
 };
+pub use member::{consumer_lag, instance_name};
+pub use partition::TopicPartition;
 pub use settings::{KafkaSettings, SettingsError, VARS, env as settings_env, vars};
 pub use topics::{TopicSpec, TopicsError, catalogue, dlq_topic, group, topic};

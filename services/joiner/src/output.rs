@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use docket_kafka::header;
-use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use docket_kafka::{TopicPartition, header};
+use rdkafka::message::{OwnedHeaders, OwnedMessage};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 /// Header on pending records: when to stop waiting, microseconds since the epoch.
@@ -26,14 +26,7 @@ pub struct Outgoing {
 impl Outgoing {
     /// The headers in Kafka's form.
     pub fn kafka_headers(&self) -> OwnedHeaders {
-        self.headers
-            .iter()
-            .fold(OwnedHeaders::new(), |h, (name, value)| {
-                h.insert(Header {
-                    key: name,
-                    value: Some(value.as_bytes()),
-                })
-            })
+        header::owned(&self.headers)
     }
 }
 
@@ -43,7 +36,7 @@ pub struct RoundOutput {
     /// Records to produce.
     pub records: Vec<Outgoing>,
     /// Next offset per consumed (topic, partition).
-    pub offsets: BTreeMap<(String, i32), i64>,
+    pub offsets: BTreeMap<TopicPartition, i64>,
 }
 
 impl RoundOutput {
@@ -54,29 +47,24 @@ impl RoundOutput {
 
     /// Notes that (`topic`, `partition`) may be committed up to `next`.
     pub fn consume_to(&mut self, topic: &str, partition: i32, next: i64) {
-        self.offsets.insert((topic.to_owned(), partition), next);
+        self.offsets
+            .insert(TopicPartition::new(topic, partition), next);
     }
 
-    /// Adds a dead-letter record for `payload` read at the given place.
+    /// Adds a dead-letter record for `payload` read at `offset` of `source`.
     pub fn dead_letter(
         &mut self,
         dlq: &str,
-        source: (&str, i32, i64),
+        (source, offset): (&TopicPartition, i64),
         key: Option<Vec<u8>>,
         payload: Vec<u8>,
-        reason: String,
+        reason: &str,
     ) {
-        let (topic, partition, offset) = source;
         self.records.push(Outgoing {
             topic: dlq.to_owned(),
             key,
             payload,
-            headers: vec![
-                (header::DLQ_REASON, reason),
-                (header::SOURCE_TOPIC, topic.to_owned()),
-                (header::SOURCE_PARTITION, partition.to_string()),
-                (header::SOURCE_OFFSET, offset.to_string()),
-            ],
+            headers: header::dead_letter(reason, source, offset).to_vec(),
         });
     }
 
@@ -88,8 +76,8 @@ impl RoundOutput {
     /// The offsets as a Kafka partition list.
     pub fn offset_list(&self) -> Result<TopicPartitionList, rdkafka::error::KafkaError> {
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), next) in &self.offsets {
-            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+        for (tp, next) in &self.offsets {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*next))?;
         }
         Ok(tpl)
     }

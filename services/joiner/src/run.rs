@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use docket_kafka::TopicPartition;
 use docket_records::{
     Decision, Decoder, Encoder, EnrichedDecision, JoinStatus, Micros, Registry, RegistryConfig,
 };
@@ -28,8 +29,6 @@ const IDLE_TICK: Duration = Duration::from_millis(100);
 /// Waits for an unreachable registry: the first ceiling, and the largest.
 const RETRY_INITIAL: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
-const LAG_EVERY: Duration = Duration::from_secs(10);
-const GROUP_INSTANCE_ID: &str = "group.instance.id";
 
 /// Runs the joiner until `shutdown` fires or a transaction fails.
 pub async fn run(config: JoinerConfig, mut shutdown: Shutdown) -> Result<(), JoinerError> {
@@ -82,7 +81,6 @@ struct Joiner {
     view: AuditView,
     buffer: GraceBuffer,
     metrics: Metrics,
-    lag_checked: Instant,
     shutdown: Shutdown,
 }
 
@@ -107,13 +105,10 @@ impl Joiner {
             read_committed: true,
         };
         // Static membership: a restarted instance takes its partitions back at once instead of
-        // waiting for its predecessor's session to time out.
-        let mut settings = config.kafka.clone();
-        settings
-            .properties
-            .insert(GROUP_INSTANCE_ID.to_owned(), config.instance.clone());
-        let consumer =
-            docket_kafka::consumer_with_context(&settings, &options, RebalanceWatch::default())?;
+        // waiting for its predecessor's session to time out. Statistics report the lag.
+        let settings = config.kafka.for_member(&config.instance);
+        let watch = RebalanceWatch::new(metrics.consumer_lag.clone());
+        let consumer = docket_kafka::consumer_with_context(&settings, &options, watch)?;
         consumer.subscribe(&[&config.topics.decisions, &config.topics.pending])?;
         Ok(Self {
             enriched: registry.encoder(&config.topics.enriched),
@@ -124,7 +119,6 @@ impl Joiner {
             view,
             buffer: GraceBuffer::default(),
             metrics,
-            lag_checked: Instant::now(),
             shutdown,
         })
     }
@@ -143,7 +137,6 @@ impl Joiner {
             self.commit(out)?;
         }
         tracing::debug!(consumed, ?joined, committed = ?started.elapsed() - joined, "round");
-        self.report_lag();
         Ok(())
     }
 
@@ -288,14 +281,14 @@ impl Joiner {
     fn dead_letter(&self, msg: &OwnedMessage, reason: String, out: &mut RoundOutput) {
         tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %reason, "dead-lettering record");
         self.metrics.dead_lettered.inc();
-        let source = (msg.topic(), msg.partition(), msg.offset());
+        let source = TopicPartition::new(msg.topic(), msg.partition());
         let payload = msg.payload().unwrap_or_default().to_vec();
         out.dead_letter(
             &self.config.topics.dlq,
-            source,
+            (&source, msg.offset()),
             msg.key().map(<[u8]>::to_vec),
             payload,
-            reason,
+            &reason,
         );
     }
 
@@ -333,10 +326,13 @@ impl Joiner {
             self.metrics.dead_lettered.inc();
             out.dead_letter(
                 &self.config.topics.dlq,
-                (&pending, dead.partition, dead.offset),
+                (
+                    &TopicPartition::new(pending.as_str(), dead.partition),
+                    dead.offset,
+                ),
                 dead.key,
                 dead.payload,
-                dead.reason,
+                &dead.reason,
             );
         }
         for (partition, next) in released.commits {
@@ -397,35 +393,6 @@ impl Joiner {
             .map(|a| a.count())
             .unwrap_or_default();
         self.metrics.assigned_partitions.set(assigned as i64);
-    }
-
-    fn report_lag(&mut self) {
-        if self.lag_checked.elapsed() < LAG_EVERY {
-            return;
-        }
-        self.lag_checked = Instant::now();
-        let Ok(positions) = self.consumer.position() else {
-            return;
-        };
-        for elem in positions.elements() {
-            let rdkafka::Offset::Offset(position) = elem.offset() else {
-                continue;
-            };
-            let watermarks = tokio::task::block_in_place(|| {
-                self.consumer.fetch_watermarks(
-                    elem.topic(),
-                    elem.partition(),
-                    Duration::from_secs(5),
-                )
-            });
-            if let Ok((_, high)) = watermarks {
-                let partition = elem.partition().to_string();
-                self.metrics
-                    .consumer_lag
-                    .with_label_values(&[elem.topic(), &partition])
-                    .set(high - position);
-            }
-        }
     }
 }
 
