@@ -1,14 +1,25 @@
-//! The README's run command works: `dev/demo` carries a policy edit and a decision through
-//! Kafka, the joiner and the S3 sink, and prints every step.
+//! The README's run command works: `dev/demo` builds what it needs, runs `docket up` and
+//! `docket demo`, and ends with the demo's decision and audit event found, every field
+//! matching, in every running destination. It runs in a state folder, namespace and port
+//! block of its own on the shared stack, stopped afterwards.
+
+#[path = "support/cli.rs"]
+mod cli;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 
 #[test]
-fn the_run_command_shows_a_decision_joined_and_delivered_to_s3() {
+fn the_run_command_drives_the_gateway_and_verifies_every_destination() {
+    let run = cli::Run::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(root.join("dev/demo"))
+        .args(["--rounds", "3"])
         .current_dir(root)
+        .env("DOCKET_STACK_HOME", &run.home)
+        .env("DOCKET_LOCAL_NAMESPACE", &run.namespace)
+        .env("DOCKET_LOCAL_PORT_BASE", run.port_base.to_string())
         .output()
         .expect("dev/demo runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -17,12 +28,31 @@ fn the_run_command_shows_a_decision_joined_and_delivered_to_s3() {
         "dev/demo failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for step in ["1. ", "2. ", "3. ", "4. the S3 sink delivered it to s3://"] {
+    for service in ["gateway", "joiner", "sink-s3"] {
         assert!(
-            stdout.lines().any(|l| l.starts_with(step)),
-            "no step '{step}' in:\n{stdout}"
+            stdout
+                .lines()
+                .any(|l| l.starts_with(service) && l.contains("running")),
+            "{service} not running:\n{stdout}"
         );
     }
-    assert!(stdout.contains("\"join_status\": \"JOINED\""), "{stdout}");
-    assert!(stdout.contains("\"actor_id\": \"admin-bob\""), "{stdout}");
+    for kind in ["allow", "deny", "redact", "route"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(kind) && l.ends_with(" 3     3")),
+            "{kind} not answered as expected:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("midway: policy no-exfil edited"),
+        "{stdout}"
+    );
+    for record in ["decision", "audit"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("s3 ") && l.contains(record))
+            .unwrap_or_else(|| panic!("no s3 {record} line:\n{stdout}"));
+        assert!(line.contains("after") && !line.contains("WRONG"), "{line}");
+    }
 }

@@ -3,8 +3,10 @@
 //! folder started, so a stack shared with others keeps running.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::error::CliError;
+use crate::kafka::Kafka;
 use crate::local::Local;
 use crate::process;
 use crate::services::SERVICES;
@@ -28,6 +30,9 @@ pub fn run(local: &Local, only: &[String], with_stack: bool) -> Result<(), CliEr
     for service in chosen {
         if process::stop(local, service)? {
             println!("stopped {}", service.name);
+            if let Some(sink) = service.sink {
+                wait_until_left(local, &local.names.sink_group(sink))?;
+            }
         }
     }
     if with_stack {
@@ -41,4 +46,26 @@ pub fn run(local: &Local, only: &[String], with_stack: bool) -> Result<(), CliEr
         }
     }
     Ok(())
+}
+
+/// How long a stopped sink's membership may take to leave its group.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits until `group` has no live member, so a `replay` right after `down` is not refused
+/// (a consumer that exits without leaving stays a member until its session times out).
+fn wait_until_left(local: &Local, group: &str) -> Result<(), CliError> {
+    let kafka = Kafka::new(&local.kafka()?)?;
+    let start = Instant::now();
+    tokio::task::block_in_place(|| {
+        while !kafka.members(group)?.1.is_empty() {
+            if start.elapsed() > LEAVE_TIMEOUT {
+                return Err(CliError::Unexpected(format!(
+                    "{group} still has members {} after its sink stopped",
+                    crate::ui::human(LEAVE_TIMEOUT)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Ok(())
+    })
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use docket_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -48,16 +49,21 @@ impl Kafka {
 
     /// Partition ids of `topic` (an error when it does not exist).
     pub fn partitions(&self, topic: &str) -> Result<Vec<i32>, CliError> {
+        self.partitions_if_any(topic)?
+            .ok_or_else(|| CliError::Unexpected(format!("topic {topic} does not exist")))
+    }
+
+    /// Partition ids of `topic`, `None` when it does not exist.
+    pub fn partitions_if_any(&self, topic: &str) -> Result<Option<Vec<i32>>, CliError> {
         let md = self
             .consumer
             .fetch_metadata(Some(topic), TIMEOUT)
             .map_err(CliError::kafka(format!("reading the metadata of {topic}")))?;
-        let t = md
+        Ok(md
             .topics()
             .first()
-            .filter(|t| t.error().is_none() && !t.partitions().is_empty());
-        let t = t.ok_or_else(|| CliError::Unexpected(format!("topic {topic} does not exist")))?;
-        Ok(t.partitions().iter().map(|p| p.id()).collect())
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| t.partitions().iter().map(|p| p.id()).collect()))
     }
 
     /// Every partition of `topics`.
@@ -180,6 +186,56 @@ impl Kafka {
                 out.insert(tp, ms);
             }
         }
+        Ok(out)
+    }
+
+    /// The partitions holding a readable (committed, non-marker) record at or after the given
+    /// offset: a transactional topic's last offsets may hold only commit markers.
+    pub fn readable(&self, at: &BTreeMap<Tp, i64>) -> Result<Vec<Tp>, CliError> {
+        let mut topics: Vec<&String> = at.keys().map(|tp| &tp.0).collect();
+        topics.dedup();
+        let mut out = Vec::new();
+        for topic in topics {
+            let of_topic: BTreeMap<Tp, i64> = at
+                .iter()
+                .filter(|(tp, _)| tp.0 == *topic)
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            out.extend(self.readable_in_topic(&of_topic)?);
+        }
+        Ok(out)
+    }
+
+    /// [`Self::readable`] for partitions of one topic (end-of-partition events name only the
+    /// partition).
+    fn readable_in_topic(&self, at: &BTreeMap<Tp, i64>) -> Result<Vec<Tp>, CliError> {
+        let consumer: BaseConsumer = config(&self.settings, "docket-cli-inspect")
+            .set("enable.partition.eof", "true")
+            .create()
+            .map_err(CliError::kafka("creating a consumer"))?;
+        let list = tpl(&at.keys().cloned().collect::<Vec<_>>(), |tp| {
+            Offset::Offset(at[tp])
+        })?;
+        consumer
+            .assign(&list)
+            .map_err(CliError::kafka("assigning partitions"))?;
+        let mut open: Vec<Tp> = at.keys().cloned().collect();
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while !open.is_empty() && std::time::Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => {
+                    let tp = (m.topic().to_owned(), m.partition());
+                    if open.contains(&tp) {
+                        open.retain(|t| *t != tp);
+                        out.push(tp);
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => open.retain(|t| t.1 != p),
+                _ => {}
+            }
+        }
+        out.extend(open);
         Ok(out)
     }
 

@@ -156,7 +156,7 @@ fn sink_env(
         ("DOCKET_SINK_DECISIONS_TOPIC", n.enriched()),
         ("DOCKET_SINK_AUDIT_TOPIC", n.audit()),
         ("DOCKET_SINK_STREAMS", "both".to_owned()),
-        ("DOCKET_SINK_IDLE_FLUSH_MS", "1000".to_owned()),
+        ("DOCKET_SINK_IDLE_FLUSH", "1s".to_owned()),
     ]);
     env.extend(kafka_env(stack));
     env

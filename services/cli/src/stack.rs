@@ -28,14 +28,15 @@ pub struct Probe {
     pub serving: bool,
 }
 
-/// Probes Kafka (TCP), the registry (`/subjects`) and the S3 server (any HTTP answer).
+/// Probes Kafka (TCP), the registry (`/subjects`), the S3 server (any HTTP answer) and, when
+/// the stack has one, the collector (its HEC health endpoint).
 pub async fn probe(stack: &BTreeMap<String, String>) -> Vec<Probe> {
     let get = |k: &str| stack.get(k).cloned().unwrap_or_default();
     let bootstrap = get("DOCKET_KAFKA_BOOTSTRAP");
     let registry = get("DOCKET_SCHEMA_REGISTRY_URL");
     let s3 = get("DOCKET_S3_ENDPOINT");
     let first = bootstrap.split(',').next().unwrap_or_default().to_owned();
-    vec![
+    let mut probes = vec![
         Probe {
             name: "kafka",
             serving: tcp(&first).await,
@@ -51,7 +52,15 @@ pub async fn probe(stack: &BTreeMap<String, String>) -> Vec<Probe> {
             serving: http(&s3).await,
             address: s3,
         },
-    ]
+    ];
+    if let Some(hec) = stack.get("DOCKET_OTELCOL_HEC_URL") {
+        probes.push(Probe {
+            name: "otelcol",
+            serving: http(&format!("{hec}/services/collector/health")).await,
+            address: hec.clone(),
+        });
+    }
+    probes
 }
 
 async fn tcp(addr: &str) -> bool {
@@ -69,24 +78,38 @@ async fn http(url: &str) -> bool {
     }
 }
 
-/// Runs `dev/stack up` unless every stack service already answers (then it is left alone:
-/// it may be shared with other users); answers whether `dev/stack up` ran.
-pub async fn ensure(local: &Local, stack: &BTreeMap<String, String>) -> Result<bool, CliError> {
-    if probe(stack).await.iter().all(|p| p.serving) {
-        return Ok(false);
+/// Leaves a stack whose services all answer alone (it may be shared with other users); runs
+/// `dev/stack up` when Kafka, the registry or the S3 server does not answer, and
+/// `dev/stack start otelcol` when only the collector is missing.
+pub async fn ensure(local: &Local, stack: &BTreeMap<String, String>) -> Result<(), CliError> {
+    let missing: Vec<&str> = probe(stack)
+        .await
+        .iter()
+        .filter(|p| !p.serving)
+        .map(|p| p.name)
+        .collect();
+    match missing[..] {
+        [] => Ok(()),
+        ["otelcol"] => stack_script(local, &["start", "otelcol"]),
+        _ => stack_script(local, &["up"]),
     }
+}
+
+/// Runs `dev/stack args`, its messages going to stderr.
+fn stack_script(local: &Local, args: &[&str]) -> Result<(), CliError> {
     let script = local.stack_script();
+    let shown = format!("{} {}", script.display(), args.join(" "));
     let status = Command::new(&script)
-        .arg("up")
-        .stdout(Stdio::inherit())
+        .args(args)
+        .stdout(Stdio::from(std::io::stderr()))
         .status()
-        .map_err(CliError::io(format!("running {} up", script.display())))?;
+        .map_err(CliError::io(format!("running {shown}")))?;
     if !status.success() {
-        return Err(CliError::Unexpected(
-            "dev/stack up failed (see its message above)".into(),
-        ));
+        return Err(CliError::Unexpected(format!(
+            "{shown} failed (see its message above)"
+        )));
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Creates the catalogue's topics under the run's names when missing.

@@ -26,8 +26,10 @@ pub struct GroupStatus {
     pub partitions: Vec<PartitionStatus>,
     /// Its dead-letter topic.
     pub dlq_topic: String,
-    /// Records in it.
-    pub dlq_records: i64,
+    /// Records in it (`null` when the topic does not exist).
+    pub dlq_records: Option<i64>,
+    /// Topics of the group that do not exist.
+    pub missing_topics: Vec<String>,
 }
 
 /// One partition of a group.
@@ -101,13 +103,25 @@ pub async fn run(local: &Local, output: Output) -> Result<(), CliError> {
 /// Reads one group's status.
 pub fn group_status(kafka: &Kafka, spec: &GroupSpec) -> Result<GroupStatus, CliError> {
     let (state, members) = kafka.members(&spec.group)?;
-    let tps = kafka.topic_partitions(&spec.topics)?;
+    let mut tps = Vec::new();
+    let mut missing_topics = Vec::new();
+    for topic in &spec.topics {
+        match kafka.partitions_if_any(topic)? {
+            Some(ps) => tps.extend(ps.into_iter().map(|p| (topic.clone(), p))),
+            None => missing_topics.push(topic.clone()),
+        }
+    }
     let committed = kafka.committed(&spec.group, &tps)?;
     let last: BTreeMap<Tp, i64> = committed
         .iter()
         .filter_map(|(tp, c)| Some((tp.clone(), c.filter(|o| *o > 0)? - 1)))
         .collect();
     let times = kafka.record_times(&last)?;
+    let behind: BTreeMap<Tp, i64> = committed
+        .iter()
+        .map(|(tp, c)| (tp.clone(), c.unwrap_or(0)))
+        .collect();
+    let readable = kafka.readable(&behind)?;
     let mut partitions = Vec::new();
     for tp in &tps {
         let (low, end) = kafka.watermarks(tp)?;
@@ -117,7 +131,11 @@ pub fn group_status(kafka: &Kafka, spec: &GroupSpec) -> Result<GroupStatus, CliE
             partition: tp.1,
             committed: c,
             end,
-            lag: end - c.unwrap_or(low).max(low),
+            lag: if readable.contains(tp) {
+                end - c.unwrap_or(low).max(low)
+            } else {
+                0
+            },
             last_committed_record_time: times.get(tp).map(|ms| rfc3339(*ms)),
         });
     }
@@ -126,7 +144,11 @@ pub fn group_status(kafka: &Kafka, spec: &GroupSpec) -> Result<GroupStatus, CliE
         state,
         members,
         partitions,
-        dlq_records: kafka.size(&spec.dlq)?,
+        dlq_records: match kafka.partitions_if_any(&spec.dlq)? {
+            Some(_) => Some(kafka.size(&spec.dlq)?),
+            None => None,
+        },
+        missing_topics,
         dlq_topic: spec.dlq.clone(),
     })
 }
@@ -186,12 +208,24 @@ fn render(statuses: &[GroupStatus]) -> String {
                 parts.iter().map(|p| p.lag).sum::<i64>().to_string(),
                 newest.unwrap_or_else(|| "-".into()),
                 if first {
-                    format!("{} ({})", g.dlq_records, g.dlq_topic)
+                    format!(
+                        "{} ({})",
+                        g.dlq_records.map_or("missing".into(), |n| n.to_string()),
+                        g.dlq_topic
+                    )
                 } else {
                     String::new()
                 },
             ]);
         }
     }
-    ui::table(&rows)
+    let mut out = ui::table(&rows);
+    for g in statuses.iter().filter(|g| !g.missing_topics.is_empty()) {
+        out += &format!(
+            "{}: missing topics {}\n",
+            g.group,
+            g.missing_topics.join(", ")
+        );
+    }
+    out
 }
