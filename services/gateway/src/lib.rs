@@ -22,6 +22,17 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use config::GatewayConfig;
+
+/// What `docket-gateway --help` prints: every variable it reads, with its default.
+pub const HELP: docket_config::Help<'static> = docket_config::Help {
+    binary: "docket-gateway",
+    about: "OpenAI-compatible gateway with inline policies, an audited admin API and lossless \
+            publishing of decisions (`docket-gateway hash` digests a secret read from stdin)",
+    sections: &[
+        ("Gateway", config::vars::VARS),
+        ("Kafka", docket_kafka::VARS),
+    ],
+};
 use metrics::Metrics;
 use publish::Publisher;
 use store::Store;

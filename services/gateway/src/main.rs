@@ -1,8 +1,10 @@
 //! `docket-gateway`: runs the gateway from its configuration until SIGTERM.
 //! `docket-gateway hash` reads a secret from stdin and prints the SHA-256 digest that the
-//! configuration file stores for API keys and admin tokens.
+//! configuration file stores for API keys and admin tokens; `--help` lists every variable it
+//! reads.
 
 use std::io::Read;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use docket_gateway::GatewayConfig;
@@ -11,7 +13,7 @@ use docket_telemetry::Shutdown;
 const HASH_COMMAND: &str = "hash";
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     if std::env::args().nth(1).as_deref() == Some(HASH_COMMAND) {
         let mut secret = String::new();
         std::io::stdin()
@@ -21,7 +23,12 @@ async fn main() -> anyhow::Result<()> {
             "{}",
             docket_gateway::secret::digest(secret.trim_end_matches(['\r', '\n']))
         );
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(code) =
+        docket_gateway::HELP.answer(std::env::args().skip(1), env!("CARGO_PKG_VERSION"))
+    {
+        return Ok(code);
     }
     docket_telemetry::init_logging();
     let config = GatewayConfig::from_env().context("invalid gateway configuration")?;
@@ -35,5 +42,6 @@ async fn main() -> anyhow::Result<()> {
     );
     docket_gateway::run(config, Shutdown::on_signals())
         .await
-        .context("docket-gateway stopped")
+        .context("docket-gateway stopped")?;
+    Ok(ExitCode::SUCCESS)
 }

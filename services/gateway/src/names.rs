@@ -1,44 +1,47 @@
 //! Every name the gateway shares with the outside: environment variables, HTTP headers and
 //! paths, error types, audit actions and resource kinds.
 
-/// Environment variables (the last configuration layer).
+/// Environment variable names (the last configuration layer); declared with their defaults
+/// and help in [`crate::config::vars`].
 pub mod env {
-    /// Path of the JSON configuration file (the middle layer).
-    pub const CONFIG_FILE: &str = "DOCKET_GATEWAY_CONFIG";
-    /// `host:port` the HTTP server listens on.
-    pub const LISTEN: &str = "DOCKET_GATEWAY_LISTEN";
-    /// Name of this instance in decision records.
-    pub const INSTANCE: &str = "DOCKET_GATEWAY_INSTANCE";
-    /// Topic of decision records.
-    pub const DECISIONS_TOPIC: &str = "DOCKET_GATEWAY_DECISIONS_TOPIC";
-    /// Topic of audit records.
-    pub const AUDIT_TOPIC: &str = "DOCKET_GATEWAY_AUDIT_TOPIC";
-    /// Directory of the persistent state file and the spool.
-    pub const STATE_DIR: &str = "DOCKET_GATEWAY_STATE_DIR";
-    /// Largest spool size in bytes.
-    pub const SPOOL_MAX_BYTES: &str = "DOCKET_GATEWAY_SPOOL_MAX_BYTES";
-    /// `fail_closed` or `fail_open`.
-    pub const ON_SPOOL_FULL: &str = "DOCKET_GATEWAY_ON_SPOOL_FULL";
-    /// Largest accepted request body in bytes.
-    pub const MAX_BODY_BYTES: &str = "DOCKET_GATEWAY_MAX_BODY_BYTES";
-    /// How long Kafka may take to acknowledge a record before it is spooled, in milliseconds.
-    pub const DELIVERY_TIMEOUT_MS: &str = "DOCKET_GATEWAY_DELIVERY_TIMEOUT_MS";
-    /// Timeout of one upstream call, in milliseconds.
-    pub const UPSTREAM_TIMEOUT_MS: &str = "DOCKET_GATEWAY_UPSTREAM_TIMEOUT_MS";
-    /// Longest time to receive a request head (humantime, e.g. `10s`).
-    pub const HEADER_READ_TIMEOUT: &str = "DOCKET_GATEWAY_HEADER_READ_TIMEOUT";
-    /// Longest time to receive a request body (humantime).
-    pub const BODY_READ_TIMEOUT: &str = "DOCKET_GATEWAY_BODY_READ_TIMEOUT";
-    /// Longest pause between two requests of a kept-alive connection (humantime).
-    pub const IDLE_TIMEOUT: &str = "DOCKET_GATEWAY_IDLE_TIMEOUT";
-    /// Most connections served at once.
-    pub const MAX_CONNECTIONS: &str = "DOCKET_GATEWAY_MAX_CONNECTIONS";
-    /// Longest wait at shutdown for requests in flight (humantime).
-    pub const SHUTDOWN_GRACE: &str = "DOCKET_GATEWAY_SHUTDOWN_GRACE";
-    /// Prefix a provider's `api_key_env` must have when set through the admin API.
-    pub const PROVIDER_KEY_PREFIX: &str = "DOCKET_GATEWAY_PROVIDER_KEY_PREFIX";
-    /// Audit records one source address may cause per minute with refused admin calls.
-    pub const ADMIN_REFUSALS_PER_MINUTE: &str = "DOCKET_GATEWAY_ADMIN_REFUSALS_PER_MINUTE";
+    use crate::config::vars;
+
+    /// See [`vars::CONFIG_FILE`].
+    pub const CONFIG_FILE: &str = vars::CONFIG_FILE.name;
+    /// See [`vars::LISTEN`].
+    pub const LISTEN: &str = vars::LISTEN.name;
+    /// See [`vars::INSTANCE`].
+    pub const INSTANCE: &str = vars::INSTANCE.name;
+    /// See [`vars::DECISIONS_TOPIC`].
+    pub const DECISIONS_TOPIC: &str = vars::DECISIONS_TOPIC.name;
+    /// See [`vars::AUDIT_TOPIC`].
+    pub const AUDIT_TOPIC: &str = vars::AUDIT_TOPIC.name;
+    /// See [`vars::STATE_DIR`].
+    pub const STATE_DIR: &str = vars::STATE_DIR.name;
+    /// See [`vars::SPOOL_MAX_BYTES`].
+    pub const SPOOL_MAX_BYTES: &str = vars::SPOOL_MAX_BYTES.name;
+    /// See [`vars::ON_SPOOL_FULL`].
+    pub const ON_SPOOL_FULL: &str = vars::ON_SPOOL_FULL.name;
+    /// See [`vars::MAX_BODY_BYTES`].
+    pub const MAX_BODY_BYTES: &str = vars::MAX_BODY_BYTES.name;
+    /// See [`vars::DELIVERY_TIMEOUT`].
+    pub const DELIVERY_TIMEOUT: &str = vars::DELIVERY_TIMEOUT.name;
+    /// See [`vars::UPSTREAM_TIMEOUT`].
+    pub const UPSTREAM_TIMEOUT: &str = vars::UPSTREAM_TIMEOUT.name;
+    /// See [`vars::HEADER_READ_TIMEOUT`].
+    pub const HEADER_READ_TIMEOUT: &str = vars::HEADER_READ_TIMEOUT.name;
+    /// See [`vars::BODY_READ_TIMEOUT`].
+    pub const BODY_READ_TIMEOUT: &str = vars::BODY_READ_TIMEOUT.name;
+    /// See [`vars::IDLE_TIMEOUT`].
+    pub const IDLE_TIMEOUT: &str = vars::IDLE_TIMEOUT.name;
+    /// See [`vars::MAX_CONNECTIONS`].
+    pub const MAX_CONNECTIONS: &str = vars::MAX_CONNECTIONS.name;
+    /// See [`vars::SHUTDOWN_GRACE`].
+    pub const SHUTDOWN_GRACE: &str = vars::SHUTDOWN_GRACE.name;
+    /// See [`vars::PROVIDER_KEY_PREFIX`].
+    pub const PROVIDER_KEY_PREFIX: &str = vars::PROVIDER_KEY_PREFIX.name;
+    /// See [`vars::ADMIN_REFUSALS_PER_MINUTE`].
+    pub const ADMIN_REFUSALS_PER_MINUTE: &str = vars::ADMIN_REFUSALS_PER_MINUTE.name;
 }
 
 /// HTTP headers.

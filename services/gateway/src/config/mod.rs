@@ -1,40 +1,24 @@
 //! Configuration in layers: built-in defaults, then a JSON file (`DOCKET_GATEWAY_CONFIG`),
-//! then environment variables. [`RawConfig`] holds the merged values; [`RawConfig::validate`]
+//! then environment variables, read through the shared configuration kit (`docket-config`:
+//! one error type naming the variable, humantime durations, `--help` from [`vars`]). [`RawConfig`] holds the merged values; [`RawConfig::validate`]
 //! checks them without side effects, naming the offending field; building clients and
 //! opening files happens later, in [`crate::run`].
 
 mod raw;
+pub mod vars;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use docket_config::ConfigError;
+use docket_config::Vars;
 use docket_kafka::KafkaSettings;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use crate::policy::Policy;
 use crate::store::{ApiKey, Model, Provider, State};
 pub use raw::RawConfig;
-
-/// A setting that cannot be used; names the field (file key or environment variable).
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{field}: {reason}")]
-pub struct ConfigError {
-    /// The offending field.
-    pub field: String,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
 
 /// Admin roles, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -148,9 +132,12 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     /// Defaults, then the file named by `DOCKET_GATEWAY_CONFIG`, then the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let vars: Vec<(String, String)> = std::env::vars().collect();
-        let kafka = KafkaSettings::from_vars(vars.clone())
-            .map_err(|e| ConfigError::new("kafka", e.to_string()))?;
+        Self::from_vars(&Vars::from_env())
+    }
+
+    /// Defaults, then the file named in `vars`, then `vars`.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let kafka = KafkaSettings::from_config(vars)?;
         RawConfig::load(vars)?.validate(kafka)
     }
 }

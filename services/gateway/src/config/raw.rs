@@ -1,37 +1,38 @@
 //! The merged, unvalidated configuration: defaults, then file, then environment.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use docket_config::{Var, Vars};
 use docket_kafka::{KafkaSettings, topic};
 use serde::Deserialize;
 
-use super::{Admin, ConfigError, GatewayConfig, HttpLimits, OnSpoolFull, Seed, SpoolConfig};
-use crate::names::{ECHO_PROVIDER, env};
+use super::{Admin, ConfigError, GatewayConfig, HttpLimits, OnSpoolFull, Seed, SpoolConfig, vars};
+use crate::names::ECHO_PROVIDER;
 use crate::store::{Provider, ProviderKind, State};
 
-const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-const DEFAULT_INSTANCE: &str = "docket-gateway";
-const DEFAULT_STATE_DIR: &str = "gateway-state";
+pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub(super) const DEFAULT_INSTANCE: &str = "docket-gateway";
+pub(super) const DEFAULT_STATE_DIR: &str = "gateway-state";
 const SPOOL_SUBDIR: &str = "spool";
 const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
 const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 5_000;
-const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 60_000;
-const DEFAULT_HEADER_READ_TIMEOUT: &str = "10s";
-const DEFAULT_BODY_READ_TIMEOUT: &str = "30s";
-const DEFAULT_IDLE_TIMEOUT: &str = "60s";
+pub(super) const DEFAULT_DELIVERY_TIMEOUT: &str = "5s";
+pub(super) const DEFAULT_UPSTREAM_TIMEOUT: &str = "60s";
+pub(super) const DEFAULT_HEADER_READ_TIMEOUT: &str = "10s";
+pub(super) const DEFAULT_BODY_READ_TIMEOUT: &str = "30s";
+pub(super) const DEFAULT_IDLE_TIMEOUT: &str = "60s";
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// More would exceed what a semaphore can count and any sane file limit.
 const MAX_CONNECTIONS_CEILING: usize = 1 << 20;
-const DEFAULT_SHUTDOWN_GRACE: &str = "30s";
-const DEFAULT_PROVIDER_KEY_PREFIX: &str = "DOCKET_PROVIDER_KEY_";
+pub(super) const DEFAULT_SHUTDOWN_GRACE: &str = "30s";
+pub(super) const DEFAULT_PROVIDER_KEY_PREFIX: &str = "DOCKET_PROVIDER_KEY_";
 const DEFAULT_ADMIN_REFUSALS_PER_MINUTE: u32 = 60;
 
-/// Every setting, as strings and numbers before validation. File keys are the field names.
+/// Every setting, as strings and numbers before validation. File keys are the field names;
+/// durations are humantime strings (`5s`, `250ms`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RawConfig {
@@ -52,18 +53,22 @@ pub struct RawConfig {
     /// Body limit in bytes.
     pub max_body_bytes: usize,
     /// Kafka acknowledgement timeout.
-    pub delivery_timeout_ms: u64,
+    pub delivery_timeout: String,
     /// Upstream call timeout.
-    pub upstream_timeout_ms: u64,
-    /// Request head timeout (humantime, e.g. `10s`).
+    pub upstream_timeout: String,
+    /// Deprecated file key: the acknowledgement timeout in milliseconds.
+    pub delivery_timeout_ms: Option<u64>,
+    /// Deprecated file key: the upstream timeout in milliseconds.
+    pub upstream_timeout_ms: Option<u64>,
+    /// Request head timeout.
     pub header_read_timeout: String,
-    /// Request body timeout (humantime).
+    /// Request body timeout.
     pub body_read_timeout: String,
-    /// Keep-alive idle timeout (humantime).
+    /// Keep-alive idle timeout.
     pub idle_timeout: String,
     /// Connection cap.
     pub max_connections: usize,
-    /// Longest wait for requests in flight at shutdown (humantime).
+    /// Longest wait for requests in flight at shutdown.
     pub shutdown_grace: String,
     /// Required prefix of `api_key_env` in provider edits.
     pub provider_key_prefix: String,
@@ -87,8 +92,10 @@ impl Default for RawConfig {
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             on_spool_full: "fail_closed".to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            delivery_timeout_ms: DEFAULT_DELIVERY_TIMEOUT_MS,
-            upstream_timeout_ms: DEFAULT_UPSTREAM_TIMEOUT_MS,
+            delivery_timeout: DEFAULT_DELIVERY_TIMEOUT.to_owned(),
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT.to_owned(),
+            delivery_timeout_ms: None,
+            upstream_timeout_ms: None,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT.to_owned(),
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT.to_owned(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT.to_owned(),
@@ -104,58 +111,81 @@ impl Default for RawConfig {
 
 impl RawConfig {
     /// Defaults, overlaid with the file named in `vars` (if any), then with `vars`.
-    pub fn load(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let vars: BTreeMap<String, String> = vars.into_iter().collect();
-        let mut raw = match vars.get(env::CONFIG_FILE) {
-            Some(path) => Self::from_file(path)?,
+    pub fn load(vars: &Vars) -> Result<Self, ConfigError> {
+        let mut raw = match vars.optional(&vars::CONFIG_FILE) {
+            Some(path) => Self::from_file(&path)?,
             None => Self::default(),
         };
-        raw.overlay_env(&vars)?;
+        raw.overlay_env(vars)?;
         Ok(raw)
     }
 
     fn from_file(path: &str) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(env::CONFIG_FILE, format!("{path}: {e}")))?;
-        serde_json::from_str(&text)
-            .map_err(|e| ConfigError::new(env::CONFIG_FILE, format!("{path}: {e}")))
+        let file_error =
+            |e: String| ConfigError::new(vars::CONFIG_FILE.name, format!("{path}: {e}"));
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+        let mut raw: Self = serde_json::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+        for (old, slot, ms) in [
+            (
+                "delivery_timeout_ms",
+                &mut raw.delivery_timeout,
+                raw.delivery_timeout_ms,
+            ),
+            (
+                "upstream_timeout_ms",
+                &mut raw.upstream_timeout,
+                raw.upstream_timeout_ms,
+            ),
+        ] {
+            if let Some(ms) = ms {
+                tracing::warn!(
+                    "{old} is deprecated; write the duration without the suffix (e.g. \"5s\")"
+                );
+                *slot = format!("{ms}ms");
+            }
+        }
+        Ok(raw)
     }
 
-    fn overlay_env(&mut self, vars: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-        let text = |name: &str, slot: &mut String| {
-            if let Some(v) = vars.get(name) {
-                *slot = v.clone();
+    fn overlay_env(&mut self, vars: &Vars) -> Result<(), ConfigError> {
+        let text = |var: &Var, slot: &mut String| {
+            if let Some(v) = vars.raw(var.name).filter(|v| !v.is_empty()) {
+                *slot = v.to_owned();
             }
         };
-        text(env::LISTEN, &mut self.listen);
-        text(env::INSTANCE, &mut self.instance);
-        text(env::DECISIONS_TOPIC, &mut self.decisions_topic);
-        text(env::AUDIT_TOPIC, &mut self.audit_topic);
-        text(env::STATE_DIR, &mut self.state_dir);
-        text(env::ON_SPOOL_FULL, &mut self.on_spool_full);
-        text(env::HEADER_READ_TIMEOUT, &mut self.header_read_timeout);
-        text(env::BODY_READ_TIMEOUT, &mut self.body_read_timeout);
-        text(env::IDLE_TIMEOUT, &mut self.idle_timeout);
-        text(env::SHUTDOWN_GRACE, &mut self.shutdown_grace);
-        text(env::PROVIDER_KEY_PREFIX, &mut self.provider_key_prefix);
-        number(vars, env::MAX_CONNECTIONS, &mut self.max_connections)?;
-        number(
-            vars,
-            env::ADMIN_REFUSALS_PER_MINUTE,
-            &mut self.admin_refusals_per_minute,
-        )?;
-        number(vars, env::SPOOL_MAX_BYTES, &mut self.spool_max_bytes)?;
-        number(vars, env::MAX_BODY_BYTES, &mut self.max_body_bytes)?;
-        number(
-            vars,
-            env::DELIVERY_TIMEOUT_MS,
-            &mut self.delivery_timeout_ms,
-        )?;
-        number(
-            vars,
-            env::UPSTREAM_TIMEOUT_MS,
-            &mut self.upstream_timeout_ms,
-        )?;
+        text(&vars::LISTEN, &mut self.listen);
+        text(&vars::INSTANCE, &mut self.instance);
+        text(&vars::DECISIONS_TOPIC, &mut self.decisions_topic);
+        text(&vars::AUDIT_TOPIC, &mut self.audit_topic);
+        text(&vars::STATE_DIR, &mut self.state_dir);
+        text(&vars::ON_SPOOL_FULL, &mut self.on_spool_full);
+        text(&vars::PROVIDER_KEY_PREFIX, &mut self.provider_key_prefix);
+        let durations = [
+            (&vars::DELIVERY_TIMEOUT, &mut self.delivery_timeout),
+            (&vars::UPSTREAM_TIMEOUT, &mut self.upstream_timeout),
+            (&vars::HEADER_READ_TIMEOUT, &mut self.header_read_timeout),
+            (&vars::BODY_READ_TIMEOUT, &mut self.body_read_timeout),
+            (&vars::IDLE_TIMEOUT, &mut self.idle_timeout),
+            (&vars::SHUTDOWN_GRACE, &mut self.shutdown_grace),
+        ];
+        for (var, slot) in durations {
+            if let Some(d) = vars.duration_opt(var)? {
+                *slot = format!("{}ms", d.as_millis());
+            }
+        }
+        if let Some(n) = vars.size_opt(&vars::SPOOL_MAX_BYTES)? {
+            self.spool_max_bytes = n;
+        }
+        if let Some(n) = vars.size_opt(&vars::MAX_BODY_BYTES)? {
+            self.max_body_bytes = usize::try_from(n)
+                .map_err(|_| ConfigError::new(vars::MAX_BODY_BYTES.name, "too large"))?;
+        }
+        if let Some(n) = vars.number_opt(&vars::MAX_CONNECTIONS)? {
+            self.max_connections = n;
+        }
+        if let Some(n) = vars.number_opt(&vars::ADMIN_REFUSALS_PER_MINUTE)? {
+            self.admin_refusals_per_minute = n;
+        }
         Ok(())
     }
 
@@ -181,11 +211,11 @@ impl RawConfig {
         };
         positive("spool_max_bytes", self.spool_max_bytes)?;
         positive("max_body_bytes", self.max_body_bytes as u64)?;
-        positive("delivery_timeout_ms", self.delivery_timeout_ms)?;
-        positive("upstream_timeout_ms", self.upstream_timeout_ms)?;
         validate_admins(&self.admins)?;
         let http = self.http_limits()?;
         non_empty("provider_key_prefix", &self.provider_key_prefix)?;
+        let delivery_timeout = duration("delivery_timeout", &self.delivery_timeout)?;
+        let upstream_timeout = duration("upstream_timeout", &self.upstream_timeout)?;
         let seed = seed_state(self.seed)?;
         let state_dir = PathBuf::from(&self.state_dir);
         Ok(GatewayConfig {
@@ -201,8 +231,8 @@ impl RawConfig {
             },
             state_dir,
             max_body_bytes: self.max_body_bytes,
-            delivery_timeout: Duration::from_millis(self.delivery_timeout_ms),
-            upstream_timeout: Duration::from_millis(self.upstream_timeout_ms),
+            delivery_timeout,
+            upstream_timeout,
             kafka,
             http,
             provider_key_prefix: self.provider_key_prefix,
@@ -243,19 +273,6 @@ fn duration(field: &str, value: &str) -> Result<Duration, ConfigError> {
         return Err(ConfigError::new(field, "must be greater than zero"));
     }
     Ok(d)
-}
-
-fn number<T: std::str::FromStr>(
-    vars: &BTreeMap<String, String>,
-    name: &str,
-    slot: &mut T,
-) -> Result<(), ConfigError> {
-    if let Some(v) = vars.get(name) {
-        *slot = v
-            .parse()
-            .map_err(|_| ConfigError::new(name, format!("expected a number, got '{v}'")))?;
-    }
-    Ok(())
 }
 
 fn non_empty(field: &str, value: &str) -> Result<(), ConfigError> {
@@ -342,8 +359,9 @@ fn seed_state(seed: Seed) -> Result<State, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::env;
 
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn vars(pairs: &[(&str, &str)]) -> Vars {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -352,32 +370,64 @@ mod tests {
 
     #[test]
     fn defaults_validate() {
-        let c = RawConfig::load(vars(&[]))
+        let c = RawConfig::load(&vars(&[]))
             .unwrap()
             .validate(KafkaSettings::default())
             .unwrap();
         assert_eq!(c.decisions_topic, topic::DECISIONS);
         assert_eq!(c.spool.on_full, OnSpoolFull::FailClosed);
         assert!(c.seed.providers.contains_key(ECHO_PROVIDER));
+        assert_eq!(c.http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.delivery_timeout, Duration::from_secs(5));
     }
 
     #[test]
     fn environment_wins_and_errors_name_the_field() {
-        let c = RawConfig::load(vars(&[
+        let c = RawConfig::load(&vars(&[
             (env::DECISIONS_TOPIC, "d"),
             (env::ON_SPOOL_FULL, "fail_open"),
+            (env::IDLE_TIMEOUT, "250ms"),
+            (env::MAX_BODY_BYTES, "16KiB"),
         ]))
         .unwrap()
         .validate(KafkaSettings::default())
         .unwrap();
         assert_eq!(c.decisions_topic, "d");
         assert_eq!(c.spool.on_full, OnSpoolFull::FailOpen);
-        let e = RawConfig::load(vars(&[(env::SPOOL_MAX_BYTES, "lots")])).unwrap_err();
-        assert_eq!(e.field, env::SPOOL_MAX_BYTES);
-        let e = RawConfig::load(vars(&[(env::ON_SPOOL_FULL, "maybe")]))
+        assert_eq!(c.http.idle_timeout, Duration::from_millis(250));
+        assert_eq!(c.max_body_bytes, 16 * 1024);
+        let e = RawConfig::load(&vars(&[(env::SPOOL_MAX_BYTES, "lots")])).unwrap_err();
+        assert_eq!(e.variable(), env::SPOOL_MAX_BYTES);
+        let e = RawConfig::load(&vars(&[(env::HEADER_READ_TIMEOUT, "10")])).unwrap_err();
+        assert_eq!(
+            e.variable(),
+            env::HEADER_READ_TIMEOUT,
+            "a duration needs its unit"
+        );
+        let e = RawConfig::load(&vars(&[(env::ON_SPOOL_FULL, "maybe")]))
             .unwrap()
             .validate(KafkaSettings::default())
             .unwrap_err();
-        assert_eq!(e.field, "on_spool_full");
+        assert_eq!(e.variable(), "on_spool_full");
+        let e = RawConfig::load(&vars(&[(env::MAX_CONNECTIONS, "0")]))
+            .unwrap()
+            .validate(KafkaSettings::default())
+            .unwrap_err();
+        assert_eq!(e.variable(), "max_connections");
+    }
+
+    #[test]
+    fn old_millisecond_names_still_count() {
+        let c = RawConfig::load(&vars(&[("DOCKET_GATEWAY_DELIVERY_TIMEOUT_MS", "1500")]))
+            .unwrap()
+            .validate(KafkaSettings::default())
+            .unwrap();
+        assert_eq!(c.delivery_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn every_variable_is_in_one_docs_table() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+        docket_config::check_documented(&docs, vars::VARS).unwrap();
     }
 }
