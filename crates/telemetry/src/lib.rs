@@ -6,6 +6,6 @@ mod endpoint;
 mod retry;
 mod shutdown;
 
-pub use endpoint::{Endpoint, EndpointError, Health, serve};
+pub use endpoint::{Endpoint, EndpointError, Health, METRICS_CONTENT_TYPE, metrics_text, serve};
 pub use retry::{Backoff, Interrupted, wait_out};
 pub use shutdown::{Shutdown, Trigger, init_logging};
