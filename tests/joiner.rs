@@ -481,20 +481,27 @@ impl GroupWatch {
         }
     }
 
-    /// Sum of the committed offsets (0 where nothing is committed).
-    fn committed(&self) -> i64 {
+    /// Sum of the committed offsets (0 where nothing is committed); `None` when the broker
+    /// does not answer in time (callers poll with a deadline).
+    fn committed(&self) -> Option<i64> {
         let tpl = self.partitions.clone();
-        let got = self
-            .consumer
-            .committed_offsets(tpl, DEADLINE)
-            .expect("committed offsets");
-        got.elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some(o),
-                _ => None,
-            })
-            .sum()
+        let got = match self.consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+            Ok(got) => got,
+            Err(e) => {
+                eprintln!("committed offsets not read yet: {e}");
+                return None;
+            }
+        };
+        let offsets = got.elements().into_iter().map(|e| e.offset());
+        Some(offsets.filter_map(|o| o.to_raw().filter(|o| *o >= 0)).sum())
+    }
+
+    /// Polls [`Self::committed`] until it answers and `accept` takes the sum.
+    async fn await_committed(&self, what: &str, accept: impl Fn(i64) -> bool) -> i64 {
+        sink::wait_for(what, DEADLINE * 3, || async {
+            self.committed().filter(|c| accept(*c))
+        })
+        .await
     }
 }
 
@@ -542,15 +549,16 @@ async fn kill_inside_a_transaction(
     progress: i64,
 ) -> i64 {
     // Longer than the usual deadline: it includes the joiner's start on a loaded machine.
-    sink::wait_for("the joiner to commit progress", DEADLINE * 3, || async {
-        (group.committed() > progress).then_some(())
-    })
-    .await;
+    group
+        .await_committed("the joiner to commit progress", |c| c > progress)
+        .await;
     while let Ok(Ok(_)) = tokio::time::timeout(Duration::ZERO, tail.recv()).await {}
     let fresh = tokio::time::timeout(DEADLINE, tail.recv()).await;
     joiner.kill();
     fresh.expect("output flowing").expect("tail reads");
-    group.committed()
+    group
+        .await_committed("the offsets at the kill", |_| true)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
