@@ -195,6 +195,7 @@ async fn protocol_edges_get_clear_answers() {
         .await
         .unwrap();
     assert_eq!(nowhere.status(), 404);
+    assert!(!f.log().contains('\u{1b}'), "no colour codes in a log file");
 }
 
 #[tokio::test(flavor = "multi_thread")]
