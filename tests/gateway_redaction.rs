@@ -77,7 +77,10 @@ async fn cards_next_to_digits_and_disguised_addresses_never_reach_the_upstream()
         let raw = String::from_utf8_lossy(payload(m));
         assert!(!digits(&raw).contains(CARD_DIGITS));
         let decoded = format!("{d:?}");
-        assert!(!decoded.contains('@') && !decoded.contains("4111"), "{decoded}");
+        assert!(
+            !decoded.contains('@') && !decoded.contains("4111"),
+            "{decoded}"
+        );
     }
 }
 

@@ -134,7 +134,7 @@ mod tests {
             .collect()
     }
 
-    fn masked<'a>(text: &'a str) -> Vec<&'a str> {
+    fn masked(text: &str) -> Vec<&str> {
         find(text).into_iter().map(|r| &text[r]).collect()
     }
 
@@ -162,7 +162,7 @@ mod tests {
                 v / 10 + v % 10
             })
             .sum();
-        sum % 10 == 0
+        sum.is_multiple_of(10)
     }
 
     #[test]
