@@ -1,7 +1,11 @@
 //! Shared pieces of the end-to-end tests: the running local stack (`dev/stack up`), unique
-//! topics per test, and consuming with a deadline. Sample records come from
-//! `docket_records::samples`.
-
+//! topics per test, consuming with a deadline, polling a condition with a deadline, free ports,
+//! workspace binaries and HTTP reads. Sample records come from `docket_records::samples`.
+//! Helpers for one family of tests live beside this file (`sink.rs`, `gateway.rs`, ...) and
+//! build on these.
+//!
+//! Every test file is its own crate and uses a different part of this module, so what one of
+//! them leaves unused is not dead code.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -116,7 +120,17 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls `check` until it returns `Some`, failing with `what` after [`DEADLINE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    wait_for(what, DEADLINE, check).await
+}
+
+/// Polls `check` every 100 ms until it yields a value, failing with `what` once `deadline`
+/// has passed.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -126,7 +140,15 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The body of `GET http://{addr}{path}` (any status).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> reqwest::Result<String> {
+    reqwest::get(format!("http://{addr}{path}"))
+        .await?
+        .text()
+        .await
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use docket_records::{Audit, EnrichedDecision, Micros, samples};
@@ -22,7 +22,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{DEADLINE, registry, settings, short_id};
+use crate::support::{DEADLINE, binary, registry, settings, short_id};
+pub use crate::support::{free_port, http_get, wait_for};
 
 /// The local stack's S3 server and keys (`dev/stack env`), unless the environment says otherwise.
 const DEFAULT_S3_ENDPOINT: &str = "http://127.0.0.1:19000";
@@ -45,22 +46,6 @@ pub fn s3_keys() -> (String, String) {
         env_or("AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY),
         env_or("AWS_SECRET_ACCESS_KEY", DEFAULT_SECRET_KEY),
     )
-}
-
-/// Polls `check` until it yields a value or `deadline` passes (then panics naming `what`).
-pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 // ------------------------------------------------------------------ S3
@@ -110,44 +95,42 @@ pub async fn unique_bucket(client: &Client) -> String {
 /// Every object of `bucket`: key and its records (gunzipped NDJSON lines).
 pub async fn objects(client: &Client, bucket: &str) -> BTreeMap<String, Vec<serde_json::Value>> {
     let mut out = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let page = client
-            .list_objects_v2()
-            .bucket(bucket)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .expect("list objects");
-        for obj in page.contents() {
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        for obj in page.expect("list objects").contents() {
             let key = obj.key().expect("key").to_owned();
-            let body = client
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .expect("get object")
-                .body
-                .collect()
-                .await
-                .expect("object body")
-                .into_bytes();
-            let mut text = String::new();
-            flate2::read::GzDecoder::new(&body[..])
-                .read_to_string(&mut text)
-                .expect("gzip body");
-            let records = text
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-                .collect();
+            let records = object_records(client, bucket, &key).await;
             out.insert(key, records);
         }
-        token = page.next_continuation_token().map(str::to_owned);
-        if token.is_none() {
-            return out;
-        }
     }
+    out
+}
+
+/// The records of one object: its gunzipped NDJSON lines.
+async fn object_records(client: &Client, bucket: &str, key: &str) -> Vec<serde_json::Value> {
+    let body = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get object")
+        .body
+        .collect()
+        .await
+        .expect("object body")
+        .into_bytes();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .expect("gzip body");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
 }
 
 /// How often each event id occurs across `objects`.
@@ -256,37 +239,8 @@ pub fn end_offsets(topic: &str, partitions: i32) -> Vec<i64> {
 pub fn sink_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
-        .get_or_init(|| {
-            let out = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "-p",
-                    "docket-sink-s3",
-                    "--bin",
-                    "docket-sink-s3",
-                    "--message-format=json",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("cargo build");
-            assert!(out.status.success(), "building docket-sink-s3 failed");
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-                .next_back()
-                .expect("cargo reports the binary")
-        })
+        .get_or_init(|| binary("docket-sink-s3", "docket-sink-s3"))
         .clone()
-}
-
-/// A free local port (bound, then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// One run of the sink binary, its stderr captured to a file.
@@ -417,19 +371,6 @@ impl Drop for SinkProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A plain HTTP/1.0 GET; the body.
-pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(addr).await?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).await?;
-    Ok(out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default())
 }
 
 // ------------------------------------------------------------------ a switchable proxy
