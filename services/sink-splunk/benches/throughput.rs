@@ -1,0 +1,23 @@
+//! Throughput of the Splunk sink against the local stack's OpenTelemetry Collector (its HEC
+//! receiver): ~1 KB realistic enriched decisions in a fresh four-partition topic, the stock
+//! Kafka consumer performance tool on it, then the `docket-sink-splunk` binary until every
+//! offset is committed; prints records/s, MB/s, the ratio and peak RSS.
+//!
+//! `dev/stack up && eval "$(dev/stack env)" && cargo bench -p docket-sink-splunk --bench throughput`
+//! (`DOCKET_BENCH_RECORDS` sets the count, default 1,000,000; `DOCKET_SPLUNK_URL` another
+//! receiver).
+
+#![allow(missing_docs)]
+
+#[tokio::main]
+async fn main() {
+    let bench = docket_bench::SinkBench::new("splunk").await;
+    let url = std::env::var("DOCKET_SPLUNK_URL")
+        .or_else(|_| std::env::var("DOCKET_OTELCOL_HEC_URL"))
+        .unwrap_or_else(|_| "http://127.0.0.1:18088".to_owned());
+    let mut command = bench.command(env!("CARGO_BIN_EXE_docket-sink-splunk"));
+    command
+        .env("DOCKET_SPLUNK_URL", &url)
+        .env("DOCKET_SPLUNK_TOKEN", "bench");
+    bench.measure("sink-splunk", command).await;
+}
