@@ -145,6 +145,18 @@ where
     }
 }
 
+/// The value of metric `name` (summed over its label sets) on `http://{addr}/metrics`; 0 when
+/// absent or unreachable.
+pub async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
+    let Ok(text) = http_get(addr, "/metrics").await else {
+        return 0.0;
+    };
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// The body of `GET http://{addr}{path}` (any status).
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> reqwest::Result<String> {
     reqwest::get(format!("http://{addr}{path}"))

@@ -405,8 +405,6 @@ fn http_addr(vars: &Vars) -> Result<Option<SocketAddr>, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
     const LIMITS: BatchLimits = BatchLimits {
@@ -416,16 +414,13 @@ mod tests {
         idle_flush: Duration::from_secs(1),
     };
 
-    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn vars(pairs: &[(&str, &str)]) -> Vars {
+        Vars::from(pairs)
     }
 
     #[test]
     fn defaults_name_the_sinks_group_and_dead_letter_topic() {
-        let c = EngineConfig::from_vars("s3", LIMITS, &vars(&[])).unwrap();
+        let c = EngineConfig::from_config("s3", LIMITS, &vars(&[])).unwrap();
         assert_eq!(c.group_id, "docket-sink-s3");
         assert_eq!(c.dlq_topic, "docket.dlq.sink-s3");
         assert_eq!(
@@ -436,7 +431,7 @@ mod tests {
 
     #[test]
     fn environment_overrides_and_errors_name_the_variable() {
-        let c = EngineConfig::from_vars(
+        let c = EngineConfig::from_config(
             "s3",
             LIMITS,
             &vars(&[
@@ -449,16 +444,16 @@ mod tests {
         assert_eq!(c.topics(), vec![docket_kafka::topic::AUDIT]);
         assert_eq!((c.limits.max_records, c.http_addr), (5, None));
         let err =
-            EngineConfig::from_vars("s3", LIMITS, &vars(&[(env::MAX_BYTES, "x")])).unwrap_err();
+            EngineConfig::from_config("s3", LIMITS, &vars(&[(env::MAX_BYTES, "x")])).unwrap_err();
         assert_eq!(err.field, env::MAX_BYTES);
         let err =
-            EngineConfig::from_vars("s3", LIMITS, &vars(&[(env::MAX_RECORDS, "0")])).unwrap_err();
+            EngineConfig::from_config("s3", LIMITS, &vars(&[(env::MAX_RECORDS, "0")])).unwrap_err();
         assert_eq!(err.field, "limits");
     }
 
     #[test]
     fn durations_take_units_and_old_names_still_count() {
-        let c = EngineConfig::from_vars(
+        let c = EngineConfig::from_config(
             "s3",
             LIMITS,
             &vars(&[

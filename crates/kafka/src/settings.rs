@@ -172,16 +172,13 @@ impl fmt::Debug for KafkaSettings {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn vars(pairs: &[(&str, &str)]) -> Vars {
+        Vars::from(pairs)
     }
 
     #[test]
     fn environment_overrides_defaults() {
-        let s = KafkaSettings::from_vars(vars(&[
+        let s = KafkaSettings::from_config(&vars(&[
             (env::BOOTSTRAP, "k1:9092,k2:9092"),
             ("DOCKET_KAFKA_PROP_SECURITY_PROTOCOL", "SASL_SSL"),
             ("UNRELATED", "x"),
@@ -201,10 +198,10 @@ mod tests {
 
     #[test]
     fn invalid_values_name_their_variable() {
-        let err = KafkaSettings::from_vars(vars(&[(env::BOOTSTRAP, "no-port")])).unwrap_err();
+        let err = KafkaSettings::from_config(&vars(&[(env::BOOTSTRAP, "no-port")])).unwrap_err();
         assert!(err.to_string().starts_with(env::BOOTSTRAP), "{err}");
-        let err =
-            KafkaSettings::from_vars(vars(&[(env::SCHEMA_REGISTRY_URL, "ftp://x")])).unwrap_err();
+        let err = KafkaSettings::from_config(&vars(&[(env::SCHEMA_REGISTRY_URL, "ftp://x")]))
+            .unwrap_err();
         assert!(
             err.to_string().starts_with(env::SCHEMA_REGISTRY_URL),
             "{err}"
@@ -219,8 +216,9 @@ mod tests {
 
     #[test]
     fn debug_output_hides_secrets() {
-        let s = KafkaSettings::from_vars(vars(&[("DOCKET_KAFKA_PROP_SASL_PASSWORD", "hunter2")]))
-            .unwrap();
+        let s =
+            KafkaSettings::from_config(&vars(&[("DOCKET_KAFKA_PROP_SASL_PASSWORD", "hunter2")]))
+                .unwrap();
         let printed = format!("{s:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("sasl.password"), "{printed}");

@@ -243,22 +243,17 @@ mod tests {
 
     #[test]
     fn environment_overrides_defaults_and_errors_name_the_variable() {
-        let vars = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        let c =
-            JoinerConfig::from_vars(vars(&[(env::GRACE, "2s"), (env::INSTANCE, "j-1")])).unwrap();
+        let vars = |pairs: &[(&str, &str)]| Vars::from(pairs);
+        let c = JoinerConfig::from_config(&vars(&[(env::GRACE, "2s"), (env::INSTANCE, "j-1")]))
+            .unwrap();
         assert_eq!(c.grace, Duration::from_secs(2));
         assert_eq!(c.transactional_id(), "docket-joiner-j-1");
         assert_eq!(c.topics.decisions, docket_kafka::topic::DECISIONS);
-        let err = JoinerConfig::from_vars(vars(&[(env::HORIZON, "soon")])).unwrap_err();
+        let err = JoinerConfig::from_config(&vars(&[(env::HORIZON, "soon")])).unwrap_err();
         assert!(err.to_string().starts_with(env::HORIZON), "{err}");
-        let err = JoinerConfig::from_vars(vars(&[(env::BATCH_MAX, "0")])).unwrap_err();
+        let err = JoinerConfig::from_config(&vars(&[(env::BATCH_MAX, "0")])).unwrap_err();
         assert!(err.to_string().starts_with(env::BATCH_MAX), "{err}");
-        let c = JoinerConfig::from_vars(vars(&[])).unwrap();
+        let c = JoinerConfig::from_config(&vars(&[])).unwrap();
         assert_eq!(
             (c.horizon, c.batch_wait),
             (Duration::from_secs(30 * 86_400), Duration::from_millis(100))
