@@ -22,6 +22,8 @@ pub const API_KEY_HEADER: &str = "DD-API-KEY";
 /// The intake refuses entries older than 18 hours; entries older than this when sent are
 /// re-stamped (one hour of margin for retries and clock skew).
 pub const LATE_AFTER: Duration = Duration::from_secs(17 * 3_600);
+/// The longest `Retry-After` honoured: a receiver cannot park the sink for longer.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// Most bytes of an error answer kept for the reason.
 const MAX_DETAIL: usize = 2_048;
 
@@ -117,10 +119,10 @@ impl DatadogSink {
 
     fn scrub(&self, e: SendError) -> SendError {
         match e {
-            SendError::Retry { reason, after } => SendError::Retry {
+            SendError::Retry { reason, after } => cap_retry_after(SendError::Retry {
                 reason: self.redact(&reason),
                 after,
-            },
+            }),
             SendError::Credential { reason } => SendError::Credential {
                 reason: self.redact(&reason),
             },
@@ -159,6 +161,17 @@ fn fatal(e: EncodeError) -> SendError {
     }
 }
 
+/// `e` with its `Retry-After` capped at [`MAX_RETRY_AFTER`].
+pub fn cap_retry_after(e: SendError) -> SendError {
+    match e {
+        SendError::Retry { reason, after } => SendError::Retry {
+            reason,
+            after: after.map(|a| a.min(MAX_RETRY_AFTER)),
+        },
+        other => other,
+    }
+}
+
 impl Sink for DatadogSink {
     fn encode(&self, record: &Exported) -> Result<Vec<u8>, EncodeError> {
         encode::entry(record, &self.config.entries)
@@ -166,5 +179,25 @@ impl Sink for DatadogSink {
 
     async fn send(&self, batch: &Batch) -> Result<Accepted, SendError> {
         send_splitting(batch, &self.delivered, |part| self.post(batch, part)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_retry_after_cannot_park_the_sink() {
+        let e = cap_retry_after(SendError::Retry {
+            reason: "busy".to_owned(),
+            after: Some(Duration::from_secs(1_000_000_000)),
+        });
+        assert_eq!(
+            e,
+            SendError::Retry {
+                reason: "busy".to_owned(),
+                after: Some(MAX_RETRY_AFTER)
+            }
+        );
     }
 }

@@ -5,6 +5,7 @@
 
 use docket_delivery::{Accepted, Batch, EncodeError, Exported, SendError, Sink};
 use docket_records::Micros;
+use docket_sink_datadog::send::cap_retry_after;
 use docket_sink_datadog::split::{Answer, Delivered, send_splitting};
 use docket_sink_http::{status_error, transport_error};
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -132,9 +133,9 @@ async fn answer(mut response: reqwest::Response, part: Vec<usize>) -> Answer {
     let detail = printable(&body);
     match status.as_u16() {
         400 | 413 => Answer::Refused(format!("{HOP} answered {status}: {detail}")),
-        429 | 502 | 503 | 504 | 401 | 403 => {
-            Answer::Failed(status_error(HOP, status, &headers, &detail))
-        }
+        429 | 502 | 503 | 504 | 401 | 403 => Answer::Failed(cap_retry_after(status_error(
+            HOP, status, &headers, &detail,
+        ))),
         _ => Answer::Failed(SendError::Fatal {
             reason: format!("{HOP} answered {status} (not retryable in OTLP/HTTP): {detail}"),
         }),
@@ -261,6 +262,16 @@ mod tests {
         let empty = ExportLogsServiceResponse::default().encode_to_vec();
         assert_eq!(partial_success(&empty, vec![0]), Answer::Accepted);
         assert_eq!(partial_success(b"", vec![0]), Answer::Accepted);
+    }
+
+    #[test]
+    fn a_hostile_answer_becomes_one_short_printable_line() {
+        let mut body = b"\x12\x0binvalid\x00\xff\xfe\nrecord".to_vec();
+        body.extend(std::iter::repeat_n(b'x', 100_000));
+        let text = printable(&body);
+        assert!(text.starts_with("invalid recordxxx"), "{text}");
+        assert_eq!(text.chars().count(), 300);
+        assert!(!text.chars().any(char::is_control));
     }
 
     #[test]
