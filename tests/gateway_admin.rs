@@ -3,7 +3,9 @@
 //! request id); hostile ids are refused before anything is audited; FAILED reasons never
 //! repeat request values; provider URLs with credentials and key variables outside the
 //! prefix are refused, fields can be cleared; unauthenticated calls are audited only within
-//! each source address's budget, and refused reads are counted.
+//! each source address's budget, and refused reads are counted. While a full spool cannot
+//! take an audit record, every edit call is answered 503 and writes nothing, in fail-closed
+//! and in fail-open mode alike.
 
 #[path = "support/gateway.rs"]
 mod gateway;
@@ -471,4 +473,61 @@ async fn refused_calls_are_audited_within_a_budget_and_reads_counted() {
         ("root", Outcome::Success),
         "the flood wrote four records"
     );
+}
+
+/// A gateway whose Kafka is unreachable and whose spool of a few records is full, in `mode`.
+async fn full_spool(mode: &str) -> (Fixture, Gateway) {
+    let mut f = Fixture::new(policies()).await;
+    f.set_env(
+        "DOCKET_KAFKA_BOOTSTRAP",
+        &format!("127.0.0.1:{}", free_port()),
+    );
+    f.set_env("DOCKET_GATEWAY_DELIVERY_TIMEOUT", "300ms");
+    f.set_env("DOCKET_GATEWAY_SPOOL_MAX_BYTES", "4000");
+    f.set_env("DOCKET_GATEWAY_ON_SPOOL_FULL", mode);
+    let gw = f.start().await;
+    eventually("the spool to refuse a record", || async {
+        gw.chat(Some(KEY_SECRET), &ask("echo-small", "hi")).await;
+        gw.metric("docket_gateway_records_dropped_total")
+            .await
+            .filter(|n| *n > 0.0)
+    })
+    .await;
+    (f, gw)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edits_on_a_full_spool_are_refused_and_write_nothing_in_either_mode() {
+    for mode in ["fail_closed", "fail_open"] {
+        let (_f, gw) = full_spool(mode).await;
+        for token in [SUPER_TOKEN, VIEWER_TOKEN, "not-a-token"] {
+            let a = gw
+                .admin(token, Method::POST, "models/echo-big/disable", None)
+                .await;
+            assert_eq!(a.status, 503, "{mode}: {}", a.body);
+            assert_eq!(a.body["error"]["type"], "service_unavailable");
+        }
+        let refused = gw
+            .metric_with(
+                "docket_gateway_admin_refused_total",
+                "reason=\"unavailable\"",
+            )
+            .await;
+        assert_eq!(refused, Some(3.0), "{mode}");
+        let audited = gw.metric("docket_gateway_audit_events_total").await;
+        assert_eq!(
+            audited,
+            Some(0.0),
+            "{mode}: no audit record made, none dropped"
+        );
+        let models = gw.admin(VIEWER_TOKEN, Method::GET, "models", None).await;
+        assert_eq!(models.status, 200, "reads still work");
+        let big = models.body["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "echo-big")
+            .unwrap();
+        assert_eq!(big["enabled"], true, "{mode}: nothing changed");
+    }
 }

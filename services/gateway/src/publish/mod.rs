@@ -181,6 +181,12 @@ impl Publisher {
         self.on_full == OnSpoolFull::FailOpen || !self.full.load(Ordering::Relaxed)
     }
 
+    /// Whether the log has room for records, whatever the mode: admin edits are refused
+    /// without it even in fail-open mode, so that no edit goes unaudited.
+    pub fn has_room(&self) -> bool {
+        !self.full.load(Ordering::Relaxed)
+    }
+
     /// Makes every record submitted so far durable against a power cut too: syncs the log
     /// and saves its cursor. (Against a killed process they are durable once `submit`
     /// returns.) For the shutdown path; blocking work runs off the async threads.

@@ -2,9 +2,11 @@
 //! (`viewer` reads, `policy_admin` also edits policies, `super_admin` everything). Every
 //! state-changing call emits exactly one audit record, whether it succeeded (SUCCESS), was
 //! refused for its token or role (DENIED) or failed (FAILED), with two exceptions that
-//! write nothing: an edit refused with 503 because the audit stream cannot record it (full
-//! spool, fail-closed; counted in `docket_gateway_admin_refused_total{reason="unavailable"}`
-//! and logged), and refusals beyond a source address's budget (429, see [`limiter`]).
+//! write nothing: an edit call while the audit stream cannot record (a full spool, in
+//! fail-open mode too), answered 503 before its token is even checked, so no edit goes
+//! unaudited and no refusal record is lost (counted in
+//! `docket_gateway_admin_refused_total{reason="unavailable"}` and logged); and refusals
+//! beyond a source address's budget (429, see [`limiter`]).
 //! Path ids are checked against [`id`]'s grammar before anything else.
 
 mod edit;
@@ -217,13 +219,13 @@ impl FromRequestParts<Arc<App>> for Call {
 
 impl Call {
     async fn run(self, op: Op, body: Body) -> Answer {
-        let admin = self.authorize(&op)?;
-        if op.action().is_some() && !self.app.publisher.accepting() {
+        if op.action().is_some() && !self.app.publisher.has_room() {
             self.refused("unavailable", &op);
             return Err(ApiError::unavailable(
                 "audit events cannot be recorded right now; retry later",
             ));
         }
+        let admin = self.authorize(&op)?;
         let (max, timeout) = (
             self.app.config.max_body_bytes,
             self.app.config.http.body_read_timeout,
