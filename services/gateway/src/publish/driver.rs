@@ -334,9 +334,6 @@ impl Driver {
     }
 
     fn settle(&mut self, ack: Ack) {
-        if ack.ok {
-            delivered(&self.metrics, ack.stream, ack.time);
-        }
         if let Ok(i) = self.inflight.binary_search_by_key(&ack.pos, |(p, _)| *p) {
             self.inflight[i].1 = if ack.ok {
                 Settled::Acked
@@ -348,6 +345,11 @@ impl Driver {
             self.start_draining();
         }
         self.advance_prefix();
+        // Counted after the cursor and gauges moved, so a reader of the metrics who sees the
+        // record published also sees it gone from the log.
+        if ack.ok {
+            delivered(&self.metrics, ack.stream, ack.time);
+        }
     }
 
     fn start_draining(&mut self) {
@@ -380,6 +382,7 @@ impl Driver {
             tracing::error!(error = %e, "cannot move the log cursor");
         }
         self.dirty = true;
+        self.update_gauges();
     }
 
     /// Starts a drain round when draining, nothing direct is pending and no backoff runs.
@@ -511,9 +514,10 @@ impl Driver {
         let mut prefix: Option<Pos> = None;
         let mut count = 0;
         let mut failed = false;
+        let mut published = Vec::new();
         for (pos, ok, stream, time) in done.results {
             if ok && !stream.is_empty() && !self.delivered_ahead.contains(&pos) {
-                delivered(&self.metrics, stream, time);
+                published.push((stream, time));
             }
             match (ok, failed) {
                 (true, false) => {
@@ -529,6 +533,9 @@ impl Driver {
         if let Some(to) = prefix {
             self.advance(to, count);
             self.delivered_ahead.retain(|p| *p > to);
+        }
+        for (stream, time) in published {
+            delivered(&self.metrics, stream, time);
         }
         failed
     }
