@@ -9,6 +9,7 @@ mod sink;
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -53,13 +54,13 @@ impl Pipeline {
     }
 
     /// Starts a joiner process named `instance` with the long grace; its metrics listen on the
-    /// returned port.
-    fn start(&self, instance: &str) -> (Joiner, u16) {
+    /// returned address.
+    fn start(&self, instance: &str) -> (Joiner, SocketAddr) {
         self.start_with(instance, &[])
     }
 
     /// Starts a joiner process with extra settings (`DOCKET_JOINER_GRACE`, ...).
-    fn start_with(&self, instance: &str, extra: &[(&str, &str)]) -> (Joiner, u16) {
+    fn start_with(&self, instance: &str, extra: &[(&str, &str)]) -> (Joiner, SocketAddr) {
         let port = free_port();
         let child = Command::new(binary("docket-joiner", "docket-joiner"))
             .envs([
@@ -81,7 +82,7 @@ impl Pipeline {
             .stdout(Stdio::null())
             .spawn()
             .expect("joiner starts");
-        (Joiner(child), port)
+        (Joiner(child), SocketAddr::from(([127, 0, 0, 1], port)))
     }
 }
 
@@ -302,7 +303,7 @@ async fn decisions_get_the_edit_that_preceded_them() {
     eventually(
         "the version-3 decision held in the grace buffer",
         || async move {
-            (metric(port, "docket_joiner_grace_buffer_records").await? == 1.0).then_some(())
+            (metric(port, "docket_joiner_grace_buffer_records").await == 1.0).then_some(())
         },
     )
     .await;
@@ -407,21 +408,6 @@ async fn poison_records_are_dead_lettered_and_the_stream_continues() {
     assert!(header_value(header::DLQ_REASON).contains("magic byte"));
 }
 
-async fn metric(port: u16, name: &str) -> Option<f64> {
-    let body = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let total = body
-        .lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    Some(total)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn two_joiners_share_the_decisions() {
     let registry = registry();
@@ -433,8 +419,8 @@ async fn two_joiners_share_the_decisions() {
     let (_b, port_b) = p.start("it-share-b");
     // Both hold partitions (4 of decisions, 2 of pending) before any decision is sent.
     eventually("both joiners assigned", || async move {
-        let a = metric(port_a, "docket_joiner_assigned_partitions").await?;
-        let b = metric(port_b, "docket_joiner_assigned_partitions").await?;
+        let a = metric(port_a, "docket_joiner_assigned_partitions").await;
+        let b = metric(port_b, "docket_joiner_assigned_partitions").await;
         (a > 0.0 && b > 0.0 && a + b == 6.0).then_some(())
     })
     .await;
@@ -452,8 +438,8 @@ async fn two_joiners_share_the_decisions() {
             e1.event_id
         );
     }
-    let a = metric(port_a, "docket_joiner_records_total").await.unwrap();
-    let b = metric(port_b, "docket_joiner_records_total").await.unwrap();
+    let a = metric(port_a, "docket_joiner_records_total").await;
+    let b = metric(port_b, "docket_joiner_records_total").await;
     assert_eq!(a + b, 200.0);
     assert!(a > 0.0 && b > 0.0, "both joiners took part: {a} + {b}");
 }
@@ -498,7 +484,7 @@ impl GroupWatch {
 
     /// Polls [`Self::committed`] until it answers and `accept` takes the sum.
     async fn await_committed(&self, what: &str, accept: impl Fn(i64) -> bool) -> i64 {
-        sink::wait_for(what, DEADLINE * 3, || async {
+        wait_for(what, DEADLINE * 3, || async {
             self.committed().filter(|c| accept(*c))
         })
         .await
@@ -638,7 +624,7 @@ async fn s3_sink_exports_each_once(p: &Pipeline, decisions: &[Decision]) {
         .with("DOCKET_SINK_BATCH_MAX_RECORDS", "1000");
     let mut sink = env.spawn();
     let expected: BTreeSet<String> = decisions.iter().map(|d| d.event_id.clone()).collect();
-    sink::wait_for("every decision in S3", DEADLINE * 3, || async {
+    wait_for("every decision in S3", DEADLINE * 3, || async {
         let counts = sink::event_counts(&sink::objects(&s3, &bucket).await);
         expected
             .iter()
