@@ -141,6 +141,57 @@ fn now_millis() -> i64 {
         .as_millis() as i64
 }
 
+/// The lag of every group `docket status` reports.
+fn total_lag(run: &Run) -> i64 {
+    let done = run
+        .docket(&["status", "--output", "json"])
+        .expect_ok("status");
+    let all: Value = serde_json::from_str(&done.stdout).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["partitions"].as_array().unwrap().clone())
+        .map(|p| p["lag"].as_i64().unwrap())
+        .sum()
+}
+
+/// Every group `status` reports except `replayed`, with its topics, plus `extra` on `topics`.
+fn other_groups(
+    run: &Run,
+    replayed: &str,
+    extra: &str,
+    topics: &[String],
+) -> Vec<(String, Vec<String>)> {
+    let done = run
+        .docket(&["status", "--output", "json"])
+        .expect_ok("status");
+    let all: Value = serde_json::from_str(&done.stdout).unwrap();
+    let mut out: Vec<(String, Vec<String>)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["group"] != replayed)
+        .map(|g| {
+            let mut ts: Vec<String> = g["partitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["topic"].as_str().unwrap().to_owned())
+                .collect();
+            ts.dedup();
+            (g["group"].as_str().unwrap().to_owned(), ts)
+        })
+        .collect();
+    out.push((extra.to_owned(), topics.to_vec()));
+    assert!(out.len() >= 2, "no other group to compare: {out:?}");
+    out
+}
+
+/// The committed offsets of `groups`.
+fn snapshot(groups: &[(String, Vec<String>)]) -> Vec<Offsets> {
+    groups.iter().map(|(g, ts)| committed(g, ts)).collect()
+}
+
 /// The sink group's status entry from `docket status --output json`.
 fn group_status(run: &Run, group: &str) -> Value {
     let done = run
@@ -271,35 +322,24 @@ async fn replay_redelivers_the_range_alone(run: &Run) {
         run.topic("docket.decisions.enriched.v1"),
         run.topic("docket.audit.v1"),
     ];
-    // Another sink's group with offsets of its own, and the joiner's: neither may move.
+    // Every other group (the joiner's, the other sinks') and one more group with offsets of
+    // its own on the same topics: none may move.
     let other_group = run.group("docket-sink-other");
     commit_all(&other_group, &topics, 0);
-    let joiner = (
-        run.group("docket-joiner"),
-        vec![run.topic("docket.decisions.v1")],
-    );
 
     let from = now_millis();
     tokio::time::sleep(Duration::from_millis(5)).await; // record times are in milliseconds
     for i in 0..3 {
         assert_eq!(chat(run, &format!("after the mark {i}")).await.0, 200);
     }
-    eventually("the sink to commit the three new records", || {
-        let g = group_status(run, &sink_group);
-        let lag: i64 = g["partitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["lag"].as_i64().unwrap())
-            .sum();
+    eventually("every group to commit the three new records", || {
+        let lag = total_lag(run);
         let delivered = metric(run.port_base + 2, "docket_sink_records_delivered_total");
         async move { (lag == 0 && delivered.await? >= 1.0).then_some(()) }
     })
     .await;
-    let others_before = (
-        committed(&other_group, &topics),
-        committed(&joiner.0, &joiner.1),
-    );
+    let others = other_groups(run, &sink_group, &other_group, &topics);
+    let others_before = snapshot(&others);
 
     run.docket(&["down", "sink-s3"])
         .expect_ok("stopping the sink");
@@ -321,13 +361,7 @@ async fn replay_redelivers_the_range_alone(run: &Run) {
         .map(|(t, p, o)| ((t, p), o))
         .collect();
     assert_eq!(got, want, "the sink's group is not at the replay time");
-    assert_eq!(
-        (
-            committed(&other_group, &topics),
-            committed(&joiner.0, &joiner.1)
-        ),
-        others_before
-    );
+    assert_eq!(snapshot(&others), others_before);
 
     // Started again, the sink reads exactly the three records after the mark, and delivers them.
     run.docket(&["up"]).expect_ok("up after the replay");
@@ -340,13 +374,7 @@ async fn replay_redelivers_the_range_alone(run: &Run) {
         metric(port, "docket_sink_records_in_total").await,
         Some(3.0)
     );
-    assert_eq!(
-        (
-            committed(&other_group, &topics),
-            committed(&joiner.0, &joiner.1)
-        ),
-        others_before
-    );
+    assert_eq!(snapshot(&others), others_before);
 }
 
 #[tokio::test(flavor = "multi_thread")]

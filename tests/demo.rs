@@ -48,11 +48,5 @@ fn the_run_command_drives_the_gateway_and_verifies_every_destination() {
         stdout.contains("midway: policy no-exfil edited"),
         "{stdout}"
     );
-    for record in ["decision", "audit"] {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with("s3 ") && l.contains(record))
-            .unwrap_or_else(|| panic!("no s3 {record} line:\n{stdout}"));
-        assert!(line.contains("after") && !line.contains("WRONG"), "{line}");
-    }
+    cli::assert_verified(&stdout);
 }

@@ -63,6 +63,7 @@ impl Run {
             .env("DOCKET_STACK_HOME", &self.home)
             .env("DOCKET_LOCAL_NAMESPACE", &self.namespace)
             .env("DOCKET_LOCAL_PORT_BASE", self.port_base.to_string())
+            .env("DOCKET_OTELCOL_OUT", collector_out())
             .envs(extra.iter().copied())
             .output()
             .expect("docket runs");
@@ -105,6 +106,38 @@ impl Drop for Run {
         let _ = self.docket(&["down", "--stack"]);
         let _ = std::fs::remove_dir_all(&self.home);
     }
+}
+
+/// Where the shared stack's collector writes what its receivers got (the private state
+/// folder of a run is not the collector's).
+pub fn collector_out() -> PathBuf {
+    std::env::var_os("DOCKET_OTELCOL_OUT").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".stack/otelcol"),
+        PathBuf::from,
+    )
+}
+
+/// The verify table's lines of destinations: each must show both records arrived with every
+/// field matching; answers the destinations seen.
+pub fn assert_verified(stdout: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    for line in stdout.lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        if ["s3", "splunk", "datadog", "otlp"].contains(&name)
+            && (line.contains(" decision ") || line.contains(" audit "))
+        {
+            assert!(
+                line.contains(" after ") && !line.contains("WRONG"),
+                "{line}"
+            );
+            seen.push(name.to_owned());
+        }
+    }
+    assert!(
+        seen.iter().filter(|n| *n == "s3").count() == 2,
+        "no S3 lines:\n{stdout}"
+    );
+    seen
 }
 
 /// Whether process `pid` is alive (and not a zombie).

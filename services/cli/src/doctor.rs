@@ -38,6 +38,9 @@ pub async fn run(local: &Local, sink: &str) -> Result<(), CliError> {
     let settings = local.kafka()?;
     hops.extend(kafka_hops(&settings).await);
     hops.extend(registry_hops(&settings.schema_registry_url).await);
+    if let Some(target) = crate::doctor_http::target(sink, &env) {
+        hops.extend(http_hops(&target).await);
+    }
     if sink == "s3" {
         let bucket = env
             .get("DOCKET_S3_BUCKET")
@@ -200,6 +203,16 @@ async fn s3_hops(s3: &S3Settings, bucket: &str) -> Vec<Hop> {
         Some(test_object(s3, bucket).await),
     ));
     chain("s3", results)
+}
+
+async fn http_hops(target: &crate::doctor_http::HttpTarget) -> Vec<Hop> {
+    let mut results = match target.addr() {
+        Ok(addr) => reach(&addr).await.to_vec(),
+        Err(e) => vec![("endpoint", Some(Err(e)))],
+    };
+    results.push(("transport (HTTP, TLS, API)", Some(target.transport().await)));
+    results.push(("credential", Some(target.credential().await)));
+    chain(target.component, results)
 }
 
 /// Writes and deletes a small object in `bucket`.

@@ -27,13 +27,15 @@ pub fn run(local: &Local, only: &[String], with_stack: bool) -> Result<(), CliEr
         .iter()
         .rev()
         .filter(|s| only.is_empty() || only.iter().any(|n| n == s.name));
+    let mut left_groups = Vec::new();
     for service in chosen {
         if process::stop(local, service)? {
             println!("stopped {}", service.name);
-            if let Some(sink) = service.sink {
-                wait_until_left(local, &local.names.sink_group(sink))?;
-            }
+            left_groups.extend(service.sink.map(|sink| local.names.sink_group(sink)));
         }
+    }
+    for group in &left_groups {
+        wait_until_left(local, group)?;
     }
     if with_stack {
         let script = local.stack_script();

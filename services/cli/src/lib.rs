@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod destination;
 pub mod doctor;
+pub mod doctor_http;
 pub mod down;
 pub mod error;
 pub mod find;

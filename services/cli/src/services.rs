@@ -53,6 +53,30 @@ pub const SERVICES: &[Service] = &[
         sink: Some("s3"),
         env: s3_env,
     },
+    Service {
+        name: "sink-splunk",
+        crate_dir: "services/sink-splunk",
+        binary: "docket-sink-splunk",
+        port_offset: 3,
+        sink: Some("splunk"),
+        env: splunk_env,
+    },
+    Service {
+        name: "sink-datadog",
+        crate_dir: "services/sink-datadog",
+        binary: "docket-sink-datadog",
+        port_offset: 4,
+        sink: Some("datadog"),
+        env: datadog_env,
+    },
+    Service {
+        name: "sink-otlp",
+        crate_dir: "services/sink-otlp",
+        binary: "docket-sink-otlp",
+        port_offset: 5,
+        sink: Some("otlp"),
+        env: otlp_env,
+    },
 ];
 
 impl Service {
@@ -177,6 +201,51 @@ fn s3_env(local: &Local, stack: &BTreeMap<String, String>, addr: &str) -> Vec<(S
     }
     env
 }
+
+/// The local collector's receiver URL `name` (from `dev/stack env`).
+fn collector(stack: &Vars, name: &str) -> String {
+    stack.get(name).cloned().unwrap_or_default()
+}
+
+/// Splunk HEC: the collector's HEC receiver, which takes any token.
+fn splunk_env(local: &Local, stack: &Vars, addr: &str) -> Vec<(String, String)> {
+    let mut env = sink_env(local, stack, addr, "splunk");
+    env.extend(pairs(&[
+        (
+            "DOCKET_SPLUNK_URL",
+            collector(stack, "DOCKET_OTELCOL_HEC_URL"),
+        ),
+        ("DOCKET_SPLUNK_TOKEN", LOCAL_RECEIVER_SECRET.to_owned()),
+    ]));
+    env
+}
+
+/// Datadog: the collector's Datadog receiver (which has no key validation endpoint).
+fn datadog_env(local: &Local, stack: &Vars, addr: &str) -> Vec<(String, String)> {
+    let mut env = sink_env(local, stack, addr, "datadog");
+    env.extend(pairs(&[
+        (
+            "DOCKET_DATADOG_URL",
+            collector(stack, "DOCKET_OTELCOL_DATADOG_URL"),
+        ),
+        ("DOCKET_DATADOG_API_KEY", LOCAL_RECEIVER_SECRET.to_owned()),
+        ("DOCKET_DATADOG_VALIDATE", "false".to_owned()),
+    ]));
+    env
+}
+
+/// OTLP: the collector's OTLP/HTTP receiver.
+fn otlp_env(local: &Local, stack: &Vars, addr: &str) -> Vec<(String, String)> {
+    let mut env = sink_env(local, stack, addr, "otlp");
+    env.push((
+        "DOCKET_OTLP_ENDPOINT".to_owned(),
+        collector(stack, "DOCKET_OTELCOL_OTLP_URL"),
+    ));
+    env
+}
+
+/// The credential the local collector's receivers are given (they check none).
+const LOCAL_RECEIVER_SECRET: &str = "docket-local";
 
 /// `base` in `namespace` (`base-namespace`, or `base` when there is none).
 fn namespaced(base: &str, namespace: &str) -> String {
