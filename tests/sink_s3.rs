@@ -116,6 +116,27 @@ fn assert_exactly_once(
     assert_eq!(&seen, expected, "exported set differs from produced set");
 }
 
+#[test]
+fn help_lists_every_variable_the_sink_reads() {
+    let out = Command::new(sink::sink_binary())
+        .arg("--help")
+        .output()
+        .expect("run docket-sink-s3 --help");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (_, vars) in docket_sink_s3::HELP.sections {
+        for var in *vars {
+            assert!(text.contains(var.name), "{} missing from:\n{text}", var.name);
+        }
+    }
+    assert!(text.contains("DOCKET_SINK_IDLE_FLUSH") && text.contains("[default: 64MiB]"));
+    let refused = Command::new(sink::sink_binary())
+        .arg("--bogus")
+        .output()
+        .expect("run docket-sink-s3 --bogus");
+    assert_eq!(refused.status.code(), Some(2));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_record_arrives_once_with_its_provenance() {
     let w = World::new("arrive").await;

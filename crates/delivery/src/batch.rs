@@ -44,6 +44,11 @@ impl Batch {
         }
     }
 
+    /// Its topic and partition.
+    pub fn topic_partition(&self) -> docket_kafka::TopicPartition {
+        docket_kafka::TopicPartition::new(self.topic.as_str(), self.partition)
+    }
+
     /// The records, in offset order.
     pub fn items(&self) -> &[Item] {
         &self.items

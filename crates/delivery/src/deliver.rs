@@ -104,11 +104,7 @@ impl<S: Sink> Send<S> {
 
     async fn dead_letter(&self, items: Vec<Item>, reason: &str) -> Result<(), SendError> {
         for item in items {
-            let source = Source {
-                topic: self.tp.topic.clone(),
-                partition: self.tp.partition,
-                offset: item.offset,
-            };
+            let source = Source::at(&self.tp, item.offset);
             tracing::warn!(tp = %self.tp, offset = item.offset, reason, "record refused by the destination; to the dead-letter topic");
             self.dlq
                 .send(&item.bytes, None, reason, &source)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use docket_kafka::{TopicPartition, header};
+use docket_kafka::header;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::error::EngineError;
@@ -36,7 +36,7 @@ impl DeadLetters {
         reason: &str,
         source: &Source,
     ) -> Result<(), EngineError> {
-        let tp = TopicPartition::new(source.topic.as_str(), source.partition);
+        let tp = source.topic_partition();
         let headers = header::owned(&header::dead_letter(reason, &tp, source.offset));
         let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
             .payload(payload)

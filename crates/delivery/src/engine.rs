@@ -210,7 +210,7 @@ impl<S: Sink> State<S> {
             partition: msg.partition(),
             offset: msg.offset(),
         };
-        let tp = TopicPartition::new(source.topic.as_str(), source.partition);
+        let tp = source.topic_partition();
         if !self.partitions.contains_key(&tp) {
             let p = self.new_partition(&tp, source.offset);
             self.partitions.insert(tp.clone(), p);

@@ -1,6 +1,7 @@
 //! The exported record: a decoded decision or audit event with its `event_id`, record time
 //! and Kafka provenance (topic, partition, offset), as every sink receives it.
 
+use docket_kafka::TopicPartition;
 use docket_records::{Audit, CodecError, Decoder, EnrichedDecision, Micros, Registry};
 use serde::Serialize;
 
@@ -13,6 +14,22 @@ pub struct Source {
     pub partition: i32,
     /// Offset.
     pub offset: i64,
+}
+
+impl Source {
+    /// The record at `offset` of `tp`.
+    pub fn at(tp: &TopicPartition, offset: i64) -> Self {
+        Self {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            offset,
+        }
+    }
+
+    /// Its topic and partition.
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(self.topic.as_str(), self.partition)
+    }
 }
 
 /// The stream a record belongs to.
