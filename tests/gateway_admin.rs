@@ -224,6 +224,13 @@ fn matrix() -> Vec<Call> {
         (
             SUPER_TOKEN,
             Method::POST,
+            "keys",
+            Some(json!({"id": "key-huge", "user": "x".repeat(5000)})),
+            Failed,
+        ),
+        (
+            SUPER_TOKEN,
+            Method::POST,
             "keys/key-new/revoke",
             None,
             Success,

@@ -173,6 +173,11 @@ async fn protocol_edges_get_clear_answers() {
             .unwrap()
             .starts_with("text/plain; version=0.0.4")
     );
+    let page = metrics.text().await.unwrap();
+    assert!(
+        page.contains("process_start_time_seconds"),
+        "the shared page's process metrics"
+    );
 
     let lower = gw
         .client
@@ -188,6 +193,22 @@ async fn protocol_edges_get_clear_answers() {
     assert_ne!(request_id, "chosen-by-the-caller");
     assert_eq!(request_id.len(), 36, "{request_id}");
 
+    for (size, status) in [(60_000, "401"), (1_000_000, "431")] {
+        let huge = format!(
+            "GET /admin/v1/keys HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {}\r\n\
+             Connection: close\r\n\r\n",
+            "k".repeat(size)
+        );
+        let answer = gw.raw(huge.as_bytes()).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{size}: {answer:.80}"
+        );
+    }
+    let non_ascii = "GET /admin/v1/keys HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ключ\r\n\
+                     Connection: close\r\n\r\n";
+    let answer = gw.raw(non_ascii.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer:.80}");
     let nowhere = gw
         .client
         .get(format!("{}/v2/nothing", gw.base))

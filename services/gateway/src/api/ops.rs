@@ -1,6 +1,9 @@
-//! `/metrics` (Prometheus text), `/healthz` (the process serves) and `/readyz` (started, not
-//! shutting down, and able to record decisions: not fail-closed on a full spool). `HEAD` is
-//! answered on each, as on every `GET` route.
+//! `/metrics`, `/healthz` and `/readyz` on the gateway's own listener. The metrics page is
+//! the shared operations endpoint's (`docket_telemetry::metrics_text`: the gateway's metrics
+//! plus the process metrics, with the text format's content type), so every service's page
+//! reads the same. `/readyz` is the gateway's own: started, not shutting down, and able to
+//! record decisions (not fail-closed on a full spool). `HEAD` is answered on each, as on
+//! every `GET` route.
 
 use std::sync::Arc;
 
@@ -8,16 +11,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use prometheus::{Encoder, TextEncoder};
+use docket_telemetry::{METRICS_CONTENT_TYPE, metrics_text};
 
 use crate::App;
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let mut out = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&app.metrics.registry.gather(), &mut out) {
-        out = format!("# metrics could not be encoded: {e}\n").into_bytes();
-    }
-    ([(CONTENT_TYPE, prometheus::TEXT_FORMAT)], out).into_response()
+    let body = metrics_text(&app.metrics.registry);
+    ([(CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response()
 }
 
 pub async fn health() -> &'static str {
