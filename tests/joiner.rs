@@ -349,15 +349,15 @@ async fn a_decision_whose_edit_never_comes_leaves_late_once_its_grace_is_over() 
     // A short grace: the record can only leave LATE, however slowly the machine runs.
     let (_joiner, _) = p.start_with("it-late", &[("DOCKET_JOINER_GRACE", "200ms")]);
     let never = decision(Some(("pol-a", 9)), now);
-    let behind = decision(Some(("pol-a", 1)), now);
-    send_decisions(&registry, &p.decisions, &[never.clone(), behind.clone()]).await;
+    let joinable = decision(Some(("pol-a", 1)), now);
+    send_decisions(&registry, &p.decisions, &[never.clone(), joinable.clone()]).await;
 
     let by_event = decode_all(&registry, Reader::new(&p.enriched).until(2).await).await;
     let late = &by_event[&never.event_id][0];
     assert_eq!(late.join_status, JoinStatus::Late);
     assert_eq!(late.policy_change, None);
     assert_eq!(
-        by_event[&behind.event_id][0].join_status,
+        by_event[&joinable.event_id][0].join_status,
         JoinStatus::Joined
     );
     let out = read_to_end(&p.enriched, ENRICHED_PARTITIONS, true).await;
