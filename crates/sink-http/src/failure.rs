@@ -58,6 +58,23 @@ pub fn status_error(hop: &str, status: StatusCode, headers: &HeaderMap, detail: 
     }
 }
 
+/// At most `limit` bytes of an answer's body: a destination's explanation is short, and a
+/// hostile or broken endpoint must not make the sink buffer an endless answer.
+pub async fn body_prefix(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        let Some(chunk) = response.chunk().await? else {
+            break;
+        };
+        let room = limit - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    Ok(body)
+}
+
 /// The gzip of `parts`, concatenated. CPU-bound: run large bodies off the async runtime.
 pub fn gzip<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::new(GZIP_LEVEL));
@@ -181,6 +198,23 @@ mod tests {
             status_error("x", StatusCode::NOT_FOUND, &h, "line\nbreak"),
             SendError::Fatal { reason } if !reason.contains('\n')
         ));
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_at_the_limit() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = listener.accept().unwrap();
+            let _ = s.read(&mut [0u8; 4096]);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+            let chunk = format!("{:x}\r\n{}\r\n", 65_536, "x".repeat(65_536));
+            while s.write_all(chunk.as_bytes()).is_ok() {}
+        });
+        let response = reqwest::get(format!("http://{addr}/")).await.unwrap();
+        let body = body_prefix(response, 100_000).await.unwrap();
+        assert_eq!(body.len(), 100_000);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! - [`transport_error`] and [`status_error`]: failures mapped onto the delivery engine's
 //!   [`SendError`](docket_delivery::SendError) (timeouts, connection errors, 408, 429 and 5xx
 //!   retry; 401 and 403 are a refused credential);
-//! - [`gzip`]: a compressed request body;
+//! - [`gzip`]: a compressed request body; [`body_prefix`]: at most so many bytes of an answer;
 //! - [`Probe`] and [`ProbeError`]: a start-up check that tells apart an unreachable endpoint, a
 //!   TLS/transport mismatch and a refused credential, each a one-line error naming the hop;
 //! - [`Secret`]: a token whose `Debug` and `Display` never show it.
@@ -18,6 +18,6 @@ mod probe;
 mod secret;
 
 pub use client::{BuildError, ClientOptions, client};
-pub use failure::{gzip, retry_after, status_error, transport_error};
+pub use failure::{body_prefix, gzip, retry_after, status_error, transport_error};
 pub use probe::{Probe, ProbeError};
 pub use secret::{Secret, SecretError};

@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use docket_delivery::SendError;
-use docket_sink_http::{Secret, status_error, transport_error};
+use docket_sink_http::{Secret, body_prefix, status_error, transport_error};
 use prometheus::{Histogram, HistogramOpts, IntGauge, Opts, Registry};
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Client, Url};
 use serde::Deserialize;
 
 use crate::config::AckConfig;
-use crate::send::{Answer, CHANNEL, HOP};
+use crate::send::{Answer, CHANNEL, HOP, MAX_ANSWER};
 
 /// The ack endpoint, relative to the base URL.
 pub const ACK_PATH: &str = "/services/collector/ack";
@@ -140,8 +140,7 @@ impl Acks {
             .map_err(|e| transport_error(HOP, &e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
+        let body = body_prefix(response, MAX_ANSWER)
             .await
             .map_err(|e| transport_error(HOP, &e))?;
         if status.is_success()

@@ -3,12 +3,12 @@
 //! answers code 5, "No data", to a token it accepts). Each failure is its own one-line error:
 //! unreachable, TLS/transport mismatch, or token refused.
 
-use docket_sink_http::{Probe, ProbeError};
+use docket_sink_http::{Probe, ProbeError, body_prefix};
 use reqwest::Client;
 use reqwest::header::AUTHORIZATION;
 
 use crate::config::HecConfig;
-use crate::send::{Answer, CHANNEL, EVENT_PATH, HOP, authorization};
+use crate::send::{Answer, CHANNEL, EVENT_PATH, HOP, MAX_ANSWER, authorization};
 
 /// The health endpoint, relative to the base URL.
 const HEALTH_PATH: &str = "/services/collector/health";
@@ -36,7 +36,8 @@ pub async fn check(client: &Client, config: &HecConfig) -> Result<(), ProbeError
         .await
         .map_err(|e| probe.failure(e))?;
     let status = answer.status();
-    let body = answer.text().await.unwrap_or_default();
+    let body = body_prefix(answer, MAX_ANSWER).await.unwrap_or_default();
+    let body = String::from_utf8_lossy(&body);
     match Answer::parse(body.as_bytes()).and_then(|a| a.code.map(|c| (c, a.text))) {
         Some((0 | NO_DATA, _)) => Ok(()),
         Some((1..=4, text)) => Err(ProbeError::credential(HOP, status, &text)),

@@ -15,7 +15,7 @@
 use std::time::SystemTime;
 
 use docket_delivery::{Accepted, Batch, EncodeError, Exported, SendError, Sink};
-use docket_sink_http::{gzip, retry_after, status_error, transport_error};
+use docket_sink_http::{body_prefix, gzip, retry_after, status_error, transport_error};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap};
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
@@ -28,6 +28,8 @@ use crate::encode;
 pub const HOP: &str = "Splunk HEC";
 /// The channel header.
 pub const CHANNEL: &str = "X-Splunk-Request-Channel";
+/// Most bytes of an answer read (HEC's answers are a few dozen bytes; a longer one is cut).
+pub const MAX_ANSWER: usize = 64 * 1024;
 /// The event endpoint, relative to the base URL.
 pub const EVENT_PATH: &str = "/services/collector/event";
 
@@ -93,8 +95,7 @@ impl HecSink {
             .map_err(|e| transport_error(HOP, &e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
+        let body = body_prefix(response, MAX_ANSWER)
             .await
             .map_err(|e| transport_error(HOP, &e))?;
         let context = Context {
@@ -276,6 +277,45 @@ mod tests {
             r#"{"text":"Event field is required","code":12,"invalid-event-number":9}"#,
         );
         assert!(matches!(e, Err(SendError::Fatal { .. })), "out of range");
+    }
+
+    #[test]
+    fn hostile_answers_never_reject_an_event_that_was_not_sent() {
+        for body in [
+            r#"{"code":6,"invalid-event-number":18446744073709551615}"#,
+            r#"{"code":6,"invalid-event-number":-1}"#,
+            r#"{"code":6,"invalid-event-number":"3"}"#,
+            r#"{"code":6}"#,
+        ] {
+            let e = answer(400, body);
+            assert!(
+                !matches!(&e, Err(SendError::Reject { items, .. }) if items.iter().any(|i| *i >= 5)),
+                "{body}: {e:?}"
+            );
+            assert!(e.is_err(), "{body}");
+        }
+        for body in [
+            "",
+            "<html>busy</html>",
+            "{",
+            "null",
+            r#"{"code":"x"}"#,
+            "\u{0}",
+        ] {
+            assert!(
+                answer(200, body).is_err() || answer(200, body) == Ok(None),
+                "{body}"
+            );
+            assert!(
+                matches!(answer(503, body), Err(SendError::Retry { .. })),
+                "{body}"
+            );
+        }
+        let huge = format!(r#"{{"text":"{}","code":9}}"#, "y".repeat(100_000));
+        let Err(SendError::Retry { reason, .. }) = answer(503, &huge) else {
+            panic!("busy");
+        };
+        assert!(reason.len() < 100_200);
     }
 
     #[test]
