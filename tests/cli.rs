@@ -434,7 +434,9 @@ fn doctor_names_the_failing_hop() {
         .unwrap()
         .to_owned();
     let stopped = format!("http://127.0.0.1:{}", free_port());
-    let not_s3 = format!("http://127.0.0.1:{kafka_port}");
+    let not_http = format!("http://127.0.0.1:{kafka_port}");
+    let registry = reqwest::Url::parse(&settings().schema_registry_url).unwrap();
+    let not_s3 = format!("http://127.0.0.1:{}", registry.port().unwrap());
     let cases = [
         (
             "a stopped store",
@@ -442,7 +444,12 @@ fn doctor_names_the_failing_hop() {
             "s3 fails at TCP",
         ),
         (
-            "a wrong port",
+            "a port that speaks Kafka",
+            vec![("DOCKET_S3_ENDPOINT", not_http.as_str())],
+            "s3 fails at transport",
+        ),
+        (
+            "a port that speaks HTTP but not S3",
             vec![("DOCKET_S3_ENDPOINT", not_s3.as_str())],
             "s3 fails at transport",
         ),
