@@ -1,11 +1,14 @@
 //! What every Docket service shares for operations: the `/metrics`, `/healthz` and `/readyz`
 //! endpoint, the one shutdown signal (SIGTERM or Ctrl-C), log set-up, and the one way to wait
-//! out an unavailable dependency (backoff with full jitter, cut short by shutdown).
+//! out an unavailable dependency (backoff with full jitter, cut short by shutdown), and what
+//! every binary's `main` does ([`service_main`]).
 
 mod endpoint;
+mod service;
 mod retry;
 mod shutdown;
 
 pub use endpoint::{Endpoint, EndpointError, Health, METRICS_CONTENT_TYPE, metrics_text, serve};
+pub use service::service_main;
 pub use retry::{Backoff, Interrupted, wait_out};
 pub use shutdown::{Shutdown, Trigger, init_logging};

@@ -3,19 +3,20 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
+use docket_config::Vars;
 use docket_joiner::JoinerConfig;
 use docket_telemetry::Shutdown;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
-    if let Some(code) =
-        docket_joiner::HELP.answer(std::env::args().skip(1), env!("CARGO_PKG_VERSION"))
-    {
-        return Ok(code);
-    }
-    docket_telemetry::init_logging();
-    let config = JoinerConfig::from_env().context("invalid joiner configuration")?;
+async fn main() -> ExitCode {
+    docket_telemetry::service_main(&docket_joiner::HELP, env!("CARGO_PKG_VERSION"), run).await
+}
+
+async fn run(
+    vars: Vars,
+    shutdown: Shutdown,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let config = JoinerConfig::from_config(&vars)?;
     tracing::info!(
         instance = %config.instance,
         group = %config.group,
@@ -24,8 +25,6 @@ async fn main() -> anyhow::Result<ExitCode> {
         grace = ?config.grace,
         "docket-joiner starting"
     );
-    docket_joiner::run(config, Shutdown::on_signals())
-        .await
-        .context("docket-joiner stopped")?;
-    Ok(ExitCode::SUCCESS)
+    docket_joiner::run(config, shutdown).await?;
+    Ok(())
 }
