@@ -102,38 +102,6 @@ pub const VARS: &[Var] = &[
     vars::DLQ_TOPIC,
 ];
 
-/// Environment variable names (see [`vars`] for defaults and help).
-pub mod env {
-    use super::vars;
-
-    /// This instance's stable name; the transactional id derives from it.
-    pub const INSTANCE: &str = vars::INSTANCE.name;
-    /// How long a decision naming an unseen policy version waits for its edit (`5s`).
-    pub const GRACE: &str = vars::GRACE.name;
-    /// How far before a decision an edit still counts (`30d`).
-    pub const HORIZON: &str = vars::HORIZON.name;
-    /// How much audit history is loaded on start (`30d`).
-    pub const HISTORY: &str = vars::HISTORY.name;
-    /// Address of the `/metrics`, `/healthz`, `/readyz` endpoint.
-    pub const METRICS_ADDR: &str = vars::METRICS_ADDR.name;
-    /// Consumer group on the decisions topic.
-    pub const GROUP: &str = vars::GROUP.name;
-    /// Most records handled in one transaction (`20000`).
-    pub const BATCH_MAX: &str = vars::BATCH_MAX.name;
-    /// Longest a round collects before its transaction (`100ms`).
-    pub const BATCH_WAIT: &str = vars::BATCH_WAIT.name;
-    /// Topic overrides, for running several pipelines on one cluster.
-    pub const DECISIONS_TOPIC: &str = vars::DECISIONS_TOPIC.name;
-    /// See [`DECISIONS_TOPIC`].
-    pub const AUDIT_TOPIC: &str = vars::AUDIT_TOPIC.name;
-    /// See [`DECISIONS_TOPIC`].
-    pub const ENRICHED_TOPIC: &str = vars::ENRICHED_TOPIC.name;
-    /// See [`DECISIONS_TOPIC`].
-    pub const PENDING_TOPIC: &str = vars::PENDING_TOPIC.name;
-    /// See [`DECISIONS_TOPIC`].
-    pub const DLQ_TOPIC: &str = vars::DLQ_TOPIC.name;
-}
-
 const DEFAULT_INSTANCE: &str = "joiner-0";
 
 /// The topics one joiner reads and writes.
@@ -194,7 +162,10 @@ impl JoinerConfig {
     pub fn from_config(vars: &Vars) -> Result<Self, ConfigError> {
         let batch_max = vars.number(&vars::BATCH_MAX)?;
         if batch_max == 0 {
-            return Err(ConfigError::new(env::BATCH_MAX, "must be a positive count"));
+            return Err(ConfigError::new(
+                vars::BATCH_MAX.name,
+                "must be a positive count",
+            ));
         }
         Ok(Self {
             kafka: KafkaSettings::from_config(vars)?,
@@ -227,12 +198,12 @@ impl JoinerConfig {
 
 /// The instance name: the variable, else the host name, else a fixed name.
 fn instance(vars: &Vars) -> Result<String, ConfigError> {
-    let instance = match vars.raw(env::INSTANCE) {
+    let instance = match vars.raw(vars::INSTANCE.name) {
         Some(v) => v.to_owned(),
         None => vars.raw("HOSTNAME").unwrap_or(DEFAULT_INSTANCE).to_owned(),
     };
     if instance.trim().is_empty() {
-        return Err(ConfigError::new(env::INSTANCE, "must not be empty"));
+        return Err(ConfigError::new(vars::INSTANCE.name, "must not be empty"));
     }
     Ok(instance)
 }
@@ -244,15 +215,18 @@ mod tests {
     #[test]
     fn environment_overrides_defaults_and_errors_name_the_variable() {
         let vars = |pairs: &[(&str, &str)]| Vars::from(pairs);
-        let c = JoinerConfig::from_config(&vars(&[(env::GRACE, "2s"), (env::INSTANCE, "j-1")]))
-            .unwrap();
+        let c = JoinerConfig::from_config(&vars(&[
+            (vars::GRACE.name, "2s"),
+            (vars::INSTANCE.name, "j-1"),
+        ]))
+        .unwrap();
         assert_eq!(c.grace, Duration::from_secs(2));
         assert_eq!(c.transactional_id(), "docket-joiner-j-1");
         assert_eq!(c.topics.decisions, docket_kafka::topic::DECISIONS);
-        let err = JoinerConfig::from_config(&vars(&[(env::HORIZON, "soon")])).unwrap_err();
-        assert!(err.to_string().starts_with(env::HORIZON), "{err}");
-        let err = JoinerConfig::from_config(&vars(&[(env::BATCH_MAX, "0")])).unwrap_err();
-        assert!(err.to_string().starts_with(env::BATCH_MAX), "{err}");
+        let err = JoinerConfig::from_config(&vars(&[(vars::HORIZON.name, "soon")])).unwrap_err();
+        assert!(err.to_string().starts_with(vars::HORIZON.name), "{err}");
+        let err = JoinerConfig::from_config(&vars(&[(vars::BATCH_MAX.name, "0")])).unwrap_err();
+        assert!(err.to_string().starts_with(vars::BATCH_MAX.name), "{err}");
         let c = JoinerConfig::from_config(&vars(&[])).unwrap();
         assert_eq!(
             (c.horizon, c.batch_wait),

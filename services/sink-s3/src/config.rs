@@ -73,36 +73,6 @@ pub const VARS: &[Var] = &[
     vars::TIMEOUT,
 ];
 
-/// Environment variable names of the S3 sink (see [`vars`] for defaults and help).
-pub mod env {
-    use super::vars;
-
-    /// Bucket (required).
-    pub const BUCKET: &str = vars::BUCKET.name;
-    /// Key prefix.
-    pub const PREFIX: &str = vars::PREFIX.name;
-    /// Region (else the AWS chain's, else `us-east-1`).
-    pub const REGION: &str = vars::REGION.name;
-    /// Endpoint URL of an S3-compatible store.
-    pub const ENDPOINT: &str = vars::ENDPOINT.name;
-    /// `true`/`false`: path-style addressing (default: true when an endpoint is set).
-    pub const FORCE_PATH_STYLE: &str = vars::FORCE_PATH_STYLE.name;
-    /// KMS key id: objects are encrypted with SSE-KMS under it.
-    pub const SSE_KMS_KEY_ID: &str = vars::SSE_KMS_KEY_ID.name;
-    /// `GOVERNANCE` or `COMPLIANCE`: Object Lock mode of every object.
-    pub const OBJECT_LOCK_MODE: &str = vars::OBJECT_LOCK_MODE.name;
-    /// Days of Object Lock retention, counted from the first record's time.
-    pub const OBJECT_LOCK_DAYS: &str = vars::OBJECT_LOCK_DAYS.name;
-    /// `true`/`false`: conditional create with `If-None-Match: *` (default true).
-    pub const CONDITIONAL_CREATE: &str = vars::CONDITIONAL_CREATE.name;
-    /// gzip level 0-9 (default 3).
-    pub const GZIP_LEVEL: &str = vars::GZIP_LEVEL.name;
-    /// Timeout of one S3 call (`60s`).
-    pub const TIMEOUT: &str = vars::TIMEOUT.name;
-    /// Old name of [`TIMEOUT`] (whole seconds), read for one release.
-    pub const TIMEOUT_SECS: &str = "DOCKET_S3_TIMEOUT_SECS";
-}
-
 /// S3's batch limits: objects of at most 100,000 records or 16 MiB of NDJSON, within one
 /// five-minute record-time window; the tail waits 5 s of idleness.
 pub const DEFAULT_LIMITS: BatchLimits = BatchLimits {
@@ -186,13 +156,13 @@ fn s3_config(vars: &Vars) -> Result<S3Config, ConfigError> {
         && !(e.starts_with("http://") || e.starts_with("https://"))
     {
         return Err(ConfigError::new(
-            env::ENDPOINT,
+            vars::ENDPOINT.name,
             "expected an http:// or https:// URL",
         ));
     }
     let gzip_level: u32 = vars.number(&vars::GZIP_LEVEL)?;
     if gzip_level > 9 {
-        return Err(ConfigError::new(env::GZIP_LEVEL, "expected 0 to 9"));
+        return Err(ConfigError::new(vars::GZIP_LEVEL.name, "expected 0 to 9"));
     }
     Ok(S3Config {
         bucket: vars.required(&vars::BUCKET)?,
@@ -216,7 +186,7 @@ fn object_lock(vars: &Vars) -> Result<Option<ObjectLock>, ConfigError> {
     };
     if mode != "GOVERNANCE" && mode != "COMPLIANCE" {
         return Err(ConfigError::new(
-            env::OBJECT_LOCK_MODE,
+            vars::OBJECT_LOCK_MODE.name,
             "expected GOVERNANCE or COMPLIANCE",
         ));
     }
@@ -225,7 +195,7 @@ fn object_lock(vars: &Vars) -> Result<Option<ObjectLock>, ConfigError> {
         .filter(|d| *d > 0)
         .ok_or_else(|| {
             ConfigError::new(
-                env::OBJECT_LOCK_DAYS,
+                vars::OBJECT_LOCK_DAYS.name,
                 "required (days > 0) with a lock mode",
             )
         })?;
@@ -243,23 +213,23 @@ mod tests {
     #[test]
     fn an_endpoint_implies_path_style_and_the_bucket_is_required() {
         let c = Config::from_config(&vars(&[
-            (env::BUCKET, "b"),
-            (env::ENDPOINT, "http://127.0.0.1:19000"),
+            (vars::BUCKET.name, "b"),
+            (vars::ENDPOINT.name, "http://127.0.0.1:19000"),
         ]))
         .unwrap();
         assert!(c.s3.force_path_style && c.s3.conditional_create);
         assert_eq!(c.engine.group_id, "docket-sink-s3");
         let err = Config::from_config(&vars(&[])).unwrap_err();
-        assert_eq!(err.field, env::BUCKET);
+        assert_eq!(err.field, vars::BUCKET.name);
     }
 
     #[test]
     fn invalid_values_name_their_variable() {
-        let base = [(env::BUCKET, "b")];
+        let base = [(vars::BUCKET.name, "b")];
         for (k, v) in [
-            (env::OBJECT_LOCK_MODE, "FOREVER"),
-            (env::GZIP_LEVEL, "12"),
-            (env::ENDPOINT, "ftp://x"),
+            (vars::OBJECT_LOCK_MODE.name, "FOREVER"),
+            (vars::GZIP_LEVEL.name, "12"),
+            (vars::ENDPOINT.name, "ftp://x"),
             (docket_delivery::env::WINDOW, "7s"),
         ] {
             let all = [base[0], (k, v)];
@@ -267,13 +237,13 @@ mod tests {
             assert_eq!(err.field, k, "{err}");
         }
         let err = Config::from_config(&vars(&[
-            (env::BUCKET, "b"),
-            (env::OBJECT_LOCK_MODE, "COMPLIANCE"),
+            (vars::BUCKET.name, "b"),
+            (vars::OBJECT_LOCK_MODE.name, "COMPLIANCE"),
         ]))
         .unwrap_err();
-        assert_eq!(err.field, env::OBJECT_LOCK_DAYS);
+        assert_eq!(err.field, vars::OBJECT_LOCK_DAYS.name);
         let err = Config::from_config(&vars(&[
-            (env::BUCKET, "b"),
+            (vars::BUCKET.name, "b"),
             (docket_delivery::env::WINDOW_SECS, "7"),
         ]))
         .unwrap_err();
@@ -282,8 +252,11 @@ mod tests {
 
     #[test]
     fn the_old_timeout_name_counts_seconds() {
-        let c =
-            Config::from_config(&vars(&[(env::BUCKET, "b"), (env::TIMEOUT_SECS, "20")])).unwrap();
+        let c = Config::from_config(&vars(&[
+            (vars::BUCKET.name, "b"),
+            ("DOCKET_S3_TIMEOUT_SECS", "20"),
+        ]))
+        .unwrap();
         assert_eq!(c.s3.timeout, Duration::from_secs(20));
     }
 
