@@ -126,7 +126,11 @@ fn help_lists_every_variable_the_sink_reads() {
     let text = String::from_utf8_lossy(&out.stdout);
     for (_, vars) in docket_sink_s3::HELP.sections {
         for var in *vars {
-            assert!(text.contains(var.name), "{} missing from:\n{text}", var.name);
+            assert!(
+                text.contains(var.name),
+                "{} missing from:\n{text}",
+                var.name
+            );
         }
     }
     assert!(text.contains("DOCKET_SINK_IDLE_FLUSH") && text.contains("[default: 64MiB]"));

@@ -4,11 +4,11 @@
 //! every binary's `main` does ([`service_main`]).
 
 mod endpoint;
-mod service;
 mod retry;
+mod service;
 mod shutdown;
 
 pub use endpoint::{Endpoint, EndpointError, Health, METRICS_CONTENT_TYPE, metrics_text, serve};
-pub use service::service_main;
 pub use retry::{Backoff, Interrupted, wait_out};
+pub use service::service_main;
 pub use shutdown::{Shutdown, Trigger, init_logging};
