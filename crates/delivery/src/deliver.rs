@@ -105,14 +105,12 @@ impl<S: Sink> Send<S> {
     async fn dead_letter(&self, items: Vec<Item>, reason: &str) -> Result<(), SendError> {
         for item in items {
             let source = Source::at(&self.tp, item.offset);
-            tracing::warn!(tp = %self.tp, offset = item.offset, reason, "record refused by the destination; to the dead-letter topic");
             self.dlq
                 .send(&item.bytes, None, reason, &source)
                 .await
                 .map_err(|e| SendError::Fatal {
                     reason: e.to_string(),
                 })?;
-            self.metrics.dead_lettered.inc();
         }
         Ok(())
     }

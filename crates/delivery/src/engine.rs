@@ -83,7 +83,7 @@ pub async fn run<S: Sink>(
             source,
         })?;
     let (done_tx, done) = mpsc::unbounded_channel();
-    let dlq = DeadLetters::new(producer, &config.dlq_topic);
+    let dlq = DeadLetters::new(producer, &config.dlq_topic, metrics.clone());
     let mut state = State {
         decoders: Decoders::new(&registry, &config.decisions_topic),
         delivery: Delivery {
@@ -220,8 +220,8 @@ impl<S: Sink> State<S> {
             match self.decode(payload, source.clone(), shutdown).await {
                 Some(Ok((exported, bytes))) => self.add(&tp, &exported, bytes),
                 Some(Err(reason)) => {
-                    self.dead_letter(payload, msg.key(), &reason, &source)
-                        .await?
+                    let dlq = &self.delivery.dlq;
+                    dlq.send(payload, msg.key(), &reason, &source).await?
                 }
                 None => return Ok(()),
             }
@@ -284,19 +284,6 @@ impl<S: Sink> State<S> {
         self.metrics.buffered_bytes.set(self.buffered as i64);
         let p = self.partitions.get_mut(tp).expect("partition state exists");
         p.add(item, &self.config.limits);
-    }
-
-    async fn dead_letter(
-        &self,
-        payload: &[u8],
-        key: Option<&[u8]>,
-        reason: &str,
-        source: &Source,
-    ) -> Result<(), EngineError> {
-        tracing::warn!(topic = %source.topic, partition = source.partition, offset = source.offset, reason, "poison record to the dead-letter topic");
-        self.delivery.dlq.send(payload, key, reason, source).await?;
-        self.metrics.dead_lettered.inc();
-        Ok(())
     }
 
     /// Sends the partition's next queued batch unless one is in flight.
