@@ -91,7 +91,8 @@ impl Run {
 
     /// The pid of service `name` from its pid file, if any.
     pub fn pid(&self, name: &str) -> Option<u32> {
-        std::fs::read_to_string(self.home.join(format!("run/docket-{name}.pid")))
+        let file = format!("run/docket-{name}-{}.pid", self.namespace);
+        std::fs::read_to_string(self.home.join(file))
             .ok()?
             .trim()
             .parse()

@@ -57,6 +57,7 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// (a consumer that exits without leaving stays a member until its session times out).
 fn wait_until_left(local: &Local, group: &str) -> Result<(), CliError> {
     let kafka = Kafka::new(&local.kafka()?)?;
+    let spinner = crate::ui::spinner(&format!("waiting for {group} to lose its members"));
     let start = Instant::now();
     tokio::task::block_in_place(|| {
         while !kafka.members(group)?.1.is_empty() {
@@ -68,6 +69,7 @@ fn wait_until_left(local: &Local, group: &str) -> Result<(), CliError> {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+        spinner.finish_and_clear();
         Ok(())
     })
 }

@@ -21,12 +21,23 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// The pid file of `service`.
 pub fn pid_file(local: &Local, service: &Service) -> PathBuf {
-    local.run_dir().join(format!("docket-{}.pid", service.name))
+    local
+        .run_dir()
+        .join(format!("{}.pid", stem(local, service)))
 }
 
 /// The log file of `service`.
 pub fn log_file(local: &Local, service: &Service) -> PathBuf {
-    local.logs().join(format!("docket-{}.log", service.name))
+    local.logs().join(format!("{}.log", stem(local, service)))
+}
+
+/// `docket-<service>`, with `-<namespace>` when there is one, so runs in several namespaces
+/// can share a state folder.
+fn stem(local: &Local, service: &Service) -> String {
+    match local.names.namespace() {
+        "" => format!("docket-{}", service.name),
+        ns => format!("docket-{}-{ns}", service.name),
+    }
 }
 
 /// The pid of `service` if its pid file names a live process of its binary.
