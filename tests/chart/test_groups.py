@@ -23,7 +23,7 @@ def topic_names():
 def sink_deployments(manifests):
     return {
         m["metadata"]["labels"]["app.kubernetes.io/component"].removeprefix("sink-"): m
-        for m in of_kind(manifests, "Deployment")
+        for m in of_kind(manifests, "StatefulSet")
         if m["metadata"]["labels"]["app.kubernetes.io/component"].startswith("sink-")
     }
 

@@ -66,7 +66,7 @@ def test_secret_kafka_properties_are_refused_inline():
 
 
 def test_secret_kafka_properties_come_from_secrets():
-    sink = next(m for m in render("everything") if m["metadata"]["name"] == "audit-docket-sink-s3" and m["kind"] == "Deployment")
+    sink = next(m for m in render("everything") if m["metadata"]["name"] == "audit-docket-sink-s3" and m["kind"] == "StatefulSet")
     env = {e["name"]: e for e in sink["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["DOCKET_KAFKA_PROP_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
         "name": "kafka-credentials",
@@ -88,7 +88,7 @@ def test_hostile_values_stay_inside_their_strings():
     """Values with YAML-significant characters land verbatim in one variable, never as new keys."""
     hostile = 'k:9092"\n        injected: true\n- name: DOCKET_X\n  value: "y'
     manifests = render("s3-only", "--set-string", f"kafka.bootstrap={hostile}", "--set-string", 'sinks.s3.prefix=a"b: {c}')
-    sink = next(m for m in of_kind(manifests, "Deployment") if m["metadata"]["name"] == "audit-docket-sink-s3")
+    sink = next(m for m in of_kind(manifests, "StatefulSet") if m["metadata"]["name"] == "audit-docket-sink-s3")
     env = {e["name"]: e for e in sink["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["DOCKET_KAFKA_BOOTSTRAP"]["value"] == hostile
     assert env["DOCKET_S3_PREFIX"]["value"] == 'a"b: {c}'

@@ -91,12 +91,14 @@ def test_fixed_replica_counts_follow_the_partitions():
     render("s3-only", "--set", "sinks.s3.replicas=6", "--set", "joiner.replicas=6")
 
 
-def test_scaled_objects_scale_the_sinks_deployments():
+def test_scaled_objects_scale_the_sinks_statefulsets():
     manifests = render("keda")
     scaled = of_kind(manifests, "ScaledObject")
     assert len(scaled) == 2
     for so in scaled:
-        target = named(manifests, "Deployment", so["spec"]["scaleTargetRef"]["name"])
+        ref = so["spec"]["scaleTargetRef"]
+        assert ref["kind"] == "StatefulSet", "KEDA defaults to a Deployment target"
+        target = named(manifests, "StatefulSet", ref["name"])
         assert "replicas" not in target["spec"], "KEDA owns the replica count"
         trigger = so["spec"]["triggers"][0]
         assert trigger["type"] == "kafka"
@@ -177,3 +179,18 @@ def test_network_policies_open_exactly_each_pods_port():
         opened = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
         assert opened == ports[component], component
         assert policy["spec"]["ingress"][0]["from"], f"{component}: everything.yaml restricts the peers"
+
+
+def test_each_sink_pod_is_a_static_member_named_by_its_pod():
+    """A restarted sink pod must come back under the same member id to take its partitions back at once."""
+    for name, sink in sink_statefulsets(render("everything")).items():
+        env = env_of(sink["spec"]["template"]["spec"]["containers"][0])
+        assert env["DOCKET_SINK_INSTANCE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name", name
+
+
+def sink_statefulsets(manifests):
+    return {
+        m["metadata"]["name"]: m
+        for m in of_kind(manifests, "StatefulSet")
+        if m["metadata"]["labels"]["app.kubernetes.io/component"].startswith("sink-")
+    }
