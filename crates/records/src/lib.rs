@@ -15,6 +15,7 @@ mod error;
 mod id;
 pub mod samples;
 mod schema;
+mod state;
 mod time;
 mod wire;
 
@@ -27,5 +28,6 @@ pub use enriched::{EnrichedDecision, JoinStatus, PolicyChange};
 pub use error::{CodecError, SchemaError};
 pub use id::event_id;
 pub use schema::{Record, RecordSchema};
+pub use state::GatewayState;
 pub use time::Micros;
 pub use wire::{FrameError, MAGIC_BYTE, WIRE_HEADER_LEN, frame, split_frame};

@@ -15,6 +15,7 @@ use crate::error::SchemaError;
 const DECISION_AVSC: &str = include_str!("../../../schemas/decision.avsc");
 const AUDIT_AVSC: &str = include_str!("../../../schemas/audit.avsc");
 const ENRICHED_AVSC: &str = include_str!("../../../schemas/enriched_decision.avsc");
+const GATEWAY_STATE_AVSC: &str = include_str!("../../../schemas/gateway_state.avsc");
 
 /// A record type with a fixed Avro schema; the schema is the reader schema when decoding and
 /// the writer schema when encoding.
@@ -103,6 +104,8 @@ static AUDIT: LazyLock<RecordSchema> =
     LazyLock::new(|| load(Ok(AUDIT_AVSC.to_owned()), "audit.avsc"));
 static ENRICHED: LazyLock<RecordSchema> =
     LazyLock::new(|| load(compose_enriched(), "enriched_decision.avsc"));
+static GATEWAY_STATE: LazyLock<RecordSchema> =
+    LazyLock::new(|| load(Ok(GATEWAY_STATE_AVSC.to_owned()), "gateway_state.avsc"));
 
 /// Schema of [`crate::Decision`].
 pub(crate) fn decision() -> &'static RecordSchema {
@@ -117,6 +120,11 @@ pub(crate) fn audit() -> &'static RecordSchema {
 /// Schema of [`crate::EnrichedDecision`].
 pub(crate) fn enriched_decision() -> &'static RecordSchema {
     &ENRICHED
+}
+
+/// Schema of [`crate::GatewayState`].
+pub(crate) fn gateway_state() -> &'static RecordSchema {
+    &GATEWAY_STATE
 }
 
 #[cfg(test)]

@@ -85,7 +85,10 @@ pub enum GatewayError {
 /// closed, so every answered request's records are sent or spooled.
 pub async fn run(config: GatewayConfig, shutdown: Shutdown) -> Result<(), GatewayError> {
     let metrics = Metrics::new();
-    let store = Store::open(&config.state_dir, config.seed.clone())?;
+    let store = match &config.state_topic {
+        Some(topic) => Store::open_log(&config.kafka, topic, config.seed.clone()).await?,
+        None => Store::open(&config.state_dir, config.seed.clone())?,
+    };
     let (close, closed) = oneshot::channel();
     let (publisher, publishing) = publish::start(&config, metrics.clone(), closed)?;
     let upstreams = Upstreams::new(config.upstream_timeout)?;

@@ -107,6 +107,8 @@ pub struct GatewayConfig {
     pub audit_topic: String,
     /// Directory of `state.json`.
     pub state_dir: PathBuf,
+    /// The state log shared by replicas; `None`: `state.json` in `state_dir`, one replica.
+    pub state_topic: Option<String>,
     /// Spool settings.
     pub spool: SpoolConfig,
     /// Largest request body.

@@ -46,6 +46,8 @@ pub struct RawConfig {
     pub audit_topic: String,
     /// State directory.
     pub state_dir: String,
+    /// State log topic (empty: `state.json`).
+    pub state_topic: String,
     /// Spool size limit in bytes.
     pub spool_max_bytes: u64,
     /// `fail_closed` or `fail_open`.
@@ -89,6 +91,7 @@ impl Default for RawConfig {
             decisions_topic: topic::DECISIONS.to_owned(),
             audit_topic: topic::AUDIT.to_owned(),
             state_dir: DEFAULT_STATE_DIR.to_owned(),
+            state_topic: String::new(),
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             on_spool_full: "fail_closed".to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -158,6 +161,7 @@ impl RawConfig {
         text(&vars::DECISIONS_TOPIC, &mut self.decisions_topic);
         text(&vars::AUDIT_TOPIC, &mut self.audit_topic);
         text(&vars::STATE_DIR, &mut self.state_dir);
+        text(&vars::STATE_TOPIC, &mut self.state_topic);
         text(&vars::ON_SPOOL_FULL, &mut self.on_spool_full);
         text(&vars::PROVIDER_KEY_PREFIX, &mut self.provider_key_prefix);
         let durations = [
@@ -230,6 +234,7 @@ impl RawConfig {
                 on_full,
             },
             state_dir,
+            state_topic: Some(self.state_topic).filter(|t| !t.is_empty()),
             max_body_bytes: self.max_body_bytes,
             delivery_timeout,
             upstream_timeout,

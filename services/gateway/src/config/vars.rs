@@ -29,6 +29,11 @@ pub const AUDIT_TOPIC: Var =
 /// Directory of the persistent state file and the spool.
 pub const STATE_DIR: Var = Var::new("DOCKET_GATEWAY_STATE_DIR", "state.json and spool/")
     .default(super::raw::DEFAULT_STATE_DIR);
+/// Compacted single-partition topic of the administrative state; empty: `state.json` only.
+pub const STATE_TOPIC: Var = Var::new(
+    "DOCKET_GATEWAY_STATE_TOPIC",
+    "state log shared by replicas (e.g. docket.gateway.state.v1); empty: state.json, one replica",
+);
 /// Largest spool size.
 pub const SPOOL_MAX_BYTES: Var =
     Var::new("DOCKET_GATEWAY_SPOOL_MAX_BYTES", "spool bound").default("256MiB");
@@ -109,6 +114,7 @@ pub const VARS: &[Var] = &[
     DECISIONS_TOPIC,
     AUDIT_TOPIC,
     STATE_DIR,
+    STATE_TOPIC,
     SPOOL_MAX_BYTES,
     ON_SPOOL_FULL,
     MAX_BODY_BYTES,

@@ -59,10 +59,20 @@ impl From<EditError> for Failure {
                 error_type::INVALID_REQUEST,
                 "invalid value",
             ),
+            EditError::Stale { .. } => (
+                StatusCode::CONFLICT,
+                error_type::CONFLICT,
+                "version mismatch",
+            ),
             EditError::Store(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 error_type::UNAVAILABLE,
                 "state could not be saved",
+            ),
+            EditError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_type::UNAVAILABLE,
+                "state log unavailable",
             ),
         };
         Self {
@@ -102,8 +112,15 @@ fn check_id(id: &str) -> Result<(), Failure> {
     ))
 }
 
+/// What an edit carries besides its body: the request id (recorded with the state change)
+/// and the version `If-Match` expects, if given.
+pub struct Edit<'a> {
+    pub request_id: &'a str,
+    pub expect: Option<i64>,
+}
+
 /// Runs `op` against the state.
-pub fn execute(app: &App, op: &Op, body: &[u8]) -> Result<Done, Failure> {
+pub async fn execute(app: &App, op: &Op, body: &[u8], edit: &Edit<'_>) -> Result<Done, Failure> {
     let store = &app.store;
     match op {
         Op::ListPolicies => Ok(Done::read(store.read(|s| {
@@ -113,28 +130,47 @@ pub fn execute(app: &App, op: &Op, body: &[u8]) -> Result<Done, Failure> {
             .read(|s| s.policies.get(id).map(|p| json!(p)))
             .map(Done::read)
             .ok_or_else(|| EditError::NotFound(format!("policy {id}")).into()),
-        Op::CreatePolicy => write_policy(app, None, body),
-        Op::UpdatePolicy(id) => write_policy(app, Some(id), body),
-        Op::DeletePolicy(id) => change_policy(app, id, delete_policy),
-        Op::SetPolicy(id, on) => change_policy(app, id, |s, id| set_policy(s, id, *on)),
+        Op::CreatePolicy => write_policy(app, None, body, edit).await,
+        Op::UpdatePolicy(id) => write_policy(app, Some(id), body, edit).await,
+        Op::DeletePolicy(id) => change_policy(app, id, edit, delete_policy).await,
+        Op::SetPolicy(id, on) => {
+            change_policy(app, id, edit, |s, id| set_policy(s, id, *on)).await
+        }
         Op::ListModels => Ok(Done::read(
             store.read(|s| json!({"models": s.models.values().collect::<Vec<_>>()})),
         )),
-        Op::SetModel(name, on) => set_model(app, name, *on),
+        Op::SetModel(name, on) => set_model(app, name, *on, edit.request_id).await,
         Op::ListProviders => Ok(Done::read(
             store.read(|s| json!({"providers": s.providers.values().collect::<Vec<_>>()})),
         )),
-        Op::UpdateProvider(name) => update_provider(app, name, body),
+        Op::UpdateProvider(name) => update_provider(app, name, body, edit.request_id).await,
         Op::ListKeys => Ok(Done::read(store.read(|s| {
             json!({"keys": s.keys.values().map(key_view).collect::<Vec<_>>()})
         }))),
-        Op::CreateKey => create_key(app, body),
-        Op::RevokeKey(id) => revoke_key(app, id),
+        Op::CreateKey => create_key(app, body, edit.request_id).await,
+        Op::RevokeKey(id) => revoke_key(app, id, edit.request_id).await,
+    }
+}
+
+/// `If-Match`: the policy must be at the expected version.
+fn check_version(id: &str, current: i64, expect: Option<i64>) -> Result<(), EditError> {
+    match expect {
+        Some(expected) if expected != current => Err(EditError::Stale {
+            what: format!("policy {id}"),
+            expected,
+            current,
+        }),
+        _ => Ok(()),
     }
 }
 
 /// Creates (`id` is `None`) or replaces a policy; the new version is the old one plus one.
-fn write_policy(app: &App, id: Option<&String>, body: &[u8]) -> Result<Done, Failure> {
+async fn write_policy(
+    app: &App,
+    id: Option<&String>,
+    body: &[u8],
+    edit: &Edit<'_>,
+) -> Result<Done, Failure> {
     let mut value: Value = parse(body, "policy")?;
     if let (Some(id), Some(obj)) = (id, value.as_object_mut()) {
         obj.insert("id".to_owned(), json!(id));
@@ -151,18 +187,22 @@ fn write_policy(app: &App, id: Option<&String>, body: &[u8]) -> Result<Done, Fai
         .map_err(|e| invalid("invalid policy", e.to_string()))?;
     let pid = policy.id.clone();
     let creating = id.is_none();
-    let (version, revision, previous) = app.store.edit(|s| {
-        let previous = s.policies.get(&pid).map(|p| p.version);
-        match (creating, previous) {
-            (true, Some(_)) => return Err(EditError::Conflict(format!("policy {pid}"))),
-            (false, None) => return Err(EditError::NotFound(format!("policy {pid}"))),
-            _ => {}
-        }
-        policy.version = previous.map_or(1, |v| v + 1);
-        s.revision += 1;
-        s.policies.insert(pid.clone(), policy.clone());
-        Ok((policy.version, s.revision, previous))
-    })?;
+    let ((version, previous), revision) = app
+        .store
+        .edit(edit.request_id, |s| {
+            let previous = s.policies.get(&pid).map(|p| p.version);
+            match (creating, previous) {
+                (true, Some(_)) => return Err(EditError::Conflict(format!("policy {pid}"))),
+                (false, None) => return Err(EditError::NotFound(format!("policy {pid}"))),
+                (false, Some(current)) => check_version(&pid, current, edit.expect)?,
+                (true, None) => {}
+            }
+            policy.version = previous.map_or(1, |v| v + 1);
+            s.revision += 1;
+            s.policies.insert(pid.clone(), policy.clone());
+            Ok((policy.version, previous))
+        })
+        .await?;
     let mut done = policy_done(&policy, version, revision);
     if let Some(p) = previous {
         done.details
@@ -193,16 +233,23 @@ fn set_policy(s: &mut State, id: &str, on: bool) -> Result<(i64, Policy), EditEr
 }
 
 /// Applies a version-bumping change to an existing policy.
-fn change_policy(
+async fn change_policy(
     app: &App,
     id: &str,
-    f: impl FnOnce(&mut State, &str) -> Result<(i64, Policy), EditError>,
+    edit: &Edit<'_>,
+    mut f: impl FnMut(&mut State, &str) -> Result<(i64, Policy), EditError>,
 ) -> Result<Done, Failure> {
-    let (version, revision, policy) = app.store.edit(|s| {
-        let (version, policy) = f(s, id)?;
-        s.revision += 1;
-        Ok((version, s.revision, policy))
-    })?;
+    let ((version, policy), revision) = app
+        .store
+        .edit(edit.request_id, |s| {
+            if let Some(current) = s.policies.get(id).map(|p| p.version) {
+                check_version(id, current, edit.expect)?;
+            }
+            let (version, policy) = f(s, id)?;
+            s.revision += 1;
+            Ok((version, policy))
+        })
+        .await?;
     let mut done = policy_done(&policy, version, revision);
     if let Some(obj) = done.body.as_object_mut() {
         obj.insert("version".to_owned(), json!(version));
@@ -210,15 +257,17 @@ fn change_policy(
     Ok(done)
 }
 
-fn set_model(app: &App, name: &str, on: bool) -> Result<Done, Failure> {
-    app.store.edit(|s| {
-        let m = s
-            .models
-            .get_mut(name)
-            .ok_or_else(|| EditError::NotFound(format!("model {name}")))?;
-        m.enabled = on;
-        Ok(())
-    })?;
+async fn set_model(app: &App, name: &str, on: bool, request_id: &str) -> Result<Done, Failure> {
+    app.store
+        .edit(request_id, |s| {
+            let m = s
+                .models
+                .get_mut(name)
+                .ok_or_else(|| EditError::NotFound(format!("model {name}")))?;
+            m.enabled = on;
+            Ok(())
+        })
+        .await?;
     let body = json!({"name": name, "enabled": on});
     Ok(changed(
         name,
@@ -235,7 +284,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 /// A provider change: absent fields stay, `null` clears.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProviderChange {
     #[serde(default, deserialize_with = "present")]
@@ -244,7 +293,12 @@ struct ProviderChange {
     api_key_env: Option<Option<String>>,
 }
 
-fn update_provider(app: &App, name: &str, body: &[u8]) -> Result<Done, Failure> {
+async fn update_provider(
+    app: &App,
+    name: &str,
+    body: &[u8],
+    request_id: &str,
+) -> Result<Done, Failure> {
     let change: ProviderChange = parse(body, "provider change")?;
     if let Some(Some(url)) = &change.base_url {
         crate::upstream::check_base_url(url).map_err(|e| invalid("invalid base_url", e))?;
@@ -252,14 +306,17 @@ fn update_provider(app: &App, name: &str, body: &[u8]) -> Result<Done, Failure> 
     if let Some(Some(var)) = &change.api_key_env {
         check_key_env(var, &app.config.provider_key_prefix)?;
     }
-    let provider = app.store.edit(|s| {
-        let p = s
-            .providers
-            .get_mut(name)
-            .ok_or_else(|| EditError::NotFound(format!("provider {name}")))?;
-        apply(p, change)?;
-        Ok(p.clone())
-    })?;
+    let (provider, _) = app
+        .store
+        .edit(request_id, |s| {
+            let p = s
+                .providers
+                .get_mut(name)
+                .ok_or_else(|| EditError::NotFound(format!("provider {name}")))?;
+            apply(p, change.clone())?;
+            Ok(p.clone())
+        })
+        .await?;
     let details = [
         ("base_url", provider.base_url.clone().unwrap_or_default()),
         (
@@ -316,7 +373,7 @@ struct NewKey {
     models: Vec<String>,
 }
 
-fn create_key(app: &App, body: &[u8]) -> Result<Done, Failure> {
+async fn create_key(app: &App, body: &[u8], request_id: &str) -> Result<Done, Failure> {
     let new: NewKey = parse(body, "key")?;
     let id = new
         .id
@@ -337,13 +394,15 @@ fn create_key(app: &App, body: &[u8]) -> Result<Done, Failure> {
         models: new.models,
         revoked: false,
     };
-    app.store.edit(|s| {
-        if s.keys.contains_key(&id) {
-            return Err(EditError::Conflict(format!("key {id}")));
-        }
-        s.keys.insert(id.clone(), key.clone());
-        Ok(())
-    })?;
+    app.store
+        .edit(request_id, |s| {
+            if s.keys.contains_key(&id) {
+                return Err(EditError::Conflict(format!("key {id}")));
+            }
+            s.keys.insert(id.clone(), key.clone());
+            Ok(())
+        })
+        .await?;
     let mut body = key_view(&key);
     body["secret"] = json!(secret);
     let details = [
@@ -356,15 +415,17 @@ fn create_key(app: &App, body: &[u8]) -> Result<Done, Failure> {
     Ok(done)
 }
 
-fn revoke_key(app: &App, id: &str) -> Result<Done, Failure> {
-    app.store.edit(|s| {
-        let k = s
-            .keys
-            .get_mut(id)
-            .ok_or_else(|| EditError::NotFound(format!("key {id}")))?;
-        k.revoked = true;
-        Ok(())
-    })?;
+async fn revoke_key(app: &App, id: &str, request_id: &str) -> Result<Done, Failure> {
+    app.store
+        .edit(request_id, |s| {
+            let k = s
+                .keys
+                .get_mut(id)
+                .ok_or_else(|| EditError::NotFound(format!("key {id}")))?;
+            k.revoked = true;
+            Ok(())
+        })
+        .await?;
     let body = json!({"id": id, "revoked": true});
     Ok(changed(id, None, body, [("revoked", "true".to_owned())]))
 }

@@ -243,7 +243,24 @@ impl Call {
                 return Err(e.into());
             }
         };
-        match edit::execute(&self.app, &op, &bytes) {
+        let expect = match if_match(&self.headers) {
+            Ok(v) => v,
+            Err(e) => {
+                self.audit(
+                    &op,
+                    Some(admin),
+                    AuditOutcome::Failed,
+                    None,
+                    reason("invalid If-Match"),
+                );
+                return Err(e);
+            }
+        };
+        let edit = edit::Edit {
+            request_id: &self.request_id,
+            expect,
+        };
+        match edit::execute(&self.app, &op, &bytes, &edit).await {
             Ok(done) => {
                 let details = done.details.clone();
                 self.audit(
@@ -379,6 +396,29 @@ impl Call {
             "audit"
         );
         self.app.publisher.submit(Item::Audit(record));
+    }
+}
+
+/// The policy version `If-Match` expects: a number, quoted or not (an entity tag); absent or
+/// `*` expects nothing.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    let tag = tag
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag);
+    match tag.parse::<i64>() {
+        Ok(v) if v > 0 && tag.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(v)),
+        _ => Err(ApiError::invalid(
+            "If-Match: expected the policy version the edit applies to, e.g. \"3\"",
+        )),
     }
 }
 

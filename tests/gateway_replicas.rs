@@ -1,0 +1,286 @@
+//! Gateway replicas sharing their administrative state through the state log on the real
+//! broker: an edit through one replica is enforced by all, with identical policy versions on
+//! their decisions; of two concurrent edits with the same `If-Match`, one wins and the other
+//! is answered 409 and audited FAILED, and all replicas agree; a replica started late or
+//! restarted after SIGKILL serves the same state once ready; after many edits and a
+//! compaction of the topic, a fresh replica rebuilds the same state.
+
+#[path = "support/gateway.rs"]
+mod gateway;
+mod support;
+
+use std::time::Duration;
+
+use docket_records::Outcome;
+use gateway::*;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::*;
+
+fn policies() -> Value {
+    json!([{"id": "no-exfil", "name": "No exfiltration talk", "kind": "guardrail",
+            "spec": {"keywords": ["exfiltrate"], "reason": "not here"}}])
+}
+
+fn guardrail(words: &[&str]) -> Value {
+    json!({"name": "No exfiltration talk", "kind": "guardrail", "spec": {"keywords": words}})
+}
+
+/// A fresh single-partition compacted state topic; `compact_fast` makes the broker roll
+/// segments and clean them within seconds.
+async fn state_topic(compact_fast: bool) -> String {
+    let name = format!("t.gw-state.{}", short_id());
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", settings().bootstrap_servers)
+        .create()
+        .expect("admin client");
+    let mut topic =
+        NewTopic::new(&name, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+    if compact_fast {
+        topic = topic
+            .set("segment.ms", "100")
+            .set("min.cleanable.dirty.ratio", "0.01")
+            .set("delete.retention.ms", "100");
+    }
+    let opts = AdminOptions::new().operation_timeout(Some(DEADLINE));
+    for r in admin
+        .create_topics([&topic], &opts)
+        .await
+        .expect("Kafka answers")
+    {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+    }
+    name
+}
+
+/// Replicas of one gateway: shared topics and state log, each its own port and directory.
+struct Replicas {
+    fixtures: Vec<Fixture>,
+    decisions: String,
+    audit: String,
+    state: String,
+}
+
+impl Replicas {
+    async fn new(n: usize, compact_fast: bool) -> Self {
+        let decisions = unique_topic("gw-decisions").await;
+        let audit = unique_topic("gw-audit").await;
+        let state = state_topic(compact_fast).await;
+        let mut r = Self {
+            fixtures: Vec::new(),
+            decisions,
+            audit,
+            state,
+        };
+        for _ in 0..n {
+            r.add();
+        }
+        r
+    }
+
+    /// Sets up one more replica (not started).
+    fn add(&mut self) -> usize {
+        let i = self.fixtures.len();
+        let mut f = Fixture::with_topics(policies(), self.decisions.clone(), self.audit.clone());
+        f.set_env("DOCKET_GATEWAY_STATE_TOPIC", &self.state);
+        f.set_env("DOCKET_GATEWAY_INSTANCE", &format!("gw-{i}"));
+        self.fixtures.push(f);
+        i
+    }
+
+    async fn start_all(&self) -> Vec<Gateway> {
+        let mut out = Vec::new();
+        for f in &self.fixtures {
+            out.push(f.start().await);
+        }
+        out
+    }
+}
+
+async fn policy(gw: &Gateway) -> Value {
+    let a = gw
+        .admin(VIEWER_TOKEN, Method::GET, "policies/no-exfil", None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.body
+}
+
+async fn all_policies(gw: &Gateway) -> Value {
+    let a = gw.admin(VIEWER_TOKEN, Method::GET, "policies", None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.body
+}
+
+async fn update(gw: &Gateway, words: &[&str], if_match: Option<i64>) -> Answer {
+    let mut req = gw
+        .client
+        .put(format!("{}/admin/v1/policies/no-exfil", gw.base))
+        .header("authorization", format!("Bearer {POLICY_TOKEN}"))
+        .body(serde_json::to_vec(&guardrail(words)).unwrap());
+    if let Some(v) = if_match {
+        req = req.header("if-match", format!("\"{v}\""));
+    }
+    let r = req.send().await.expect("gateway answers");
+    let status = r.status().as_u16();
+    let request_id = r
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = r.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        correlation_id: String::new(),
+        traceparent: String::new(),
+        request_id,
+        body,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_through_one_replica_is_enforced_by_all_with_one_version() {
+    let r = Replicas::new(3, false).await;
+    let gws = r.start_all().await;
+    let edit = update(&gws[0], &["exfiltrate", "smuggle"], None).await;
+    assert_eq!(edit.status, 200, "{}", edit.body);
+    let version = edit.body["policy"]["version"].as_i64().unwrap();
+    let set_version = edit.body["policy_set_version"].as_i64().unwrap();
+    assert_eq!(version, 2);
+    for gw in &gws {
+        wait_for("every replica to enforce the edit", DEADLINE, || async {
+            let a = gw
+                .chat(Some(KEY_SECRET), &ask("echo-small", "smuggle it"))
+                .await;
+            (a.status == 403).then_some(())
+        })
+        .await;
+    }
+    let decisions = decisions(&r.decisions, 3).await;
+    for (d, _) in &decisions {
+        let p = d.policy.as_ref().expect("a denying policy");
+        assert_eq!((p.version, d.policy_set_version), (version, set_version));
+    }
+    let mut instances: Vec<_> = decisions
+        .iter()
+        .map(|(d, _)| d.gateway_instance.clone())
+        .collect();
+    instances.sort();
+    assert_eq!(instances, ["gw-0", "gw-1", "gw-2"]);
+    let audits = audits(&r.audit, 1).await;
+    assert_eq!(audits[0].0.policy_version, Some(version));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_edits_expecting_one_version_one_wins_and_all_agree() {
+    let r = Replicas::new(3, false).await;
+    let gws = r.start_all().await;
+    let (a, b) = tokio::join!(
+        update(&gws[0], &["alpha"], Some(1)),
+        update(&gws[1], &["beta"], Some(1))
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{} / {}", a.body, b.body);
+    let (won, lost) = if a.status == 200 { (a, b) } else { (b, a) };
+    assert_eq!(lost.body["error"]["type"], "conflict");
+    let expected = policy(&gws[0]).await;
+    assert_eq!(expected["version"], 2);
+    assert_eq!(expected["spec"], won.body["policy"]["spec"]);
+    for gw in &gws[1..] {
+        assert_eq!(policy(gw).await, expected);
+    }
+    let audits = audits(&r.audit, 2).await;
+    let failed = audits
+        .iter()
+        .find(|(x, _)| Some(&x.request_id) == lost.request_id.as_ref())
+        .expect("the losing edit is audited");
+    assert_eq!(failed.0.outcome, Outcome::Failed);
+    assert_eq!(failed.0.details["reason"], "version mismatch");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn late_and_restarted_replicas_serve_the_state_once_ready() {
+    let mut r = Replicas::new(2, false).await;
+    let mut gws = r.start_all().await;
+    for i in 0..5 {
+        let a = update(&gws[0], &["exfiltrate", &format!("w{i}")], None).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    let expected = all_policies(&gws[0]).await;
+    assert_eq!(expected["policies"][0]["version"], 6);
+    assert_eq!(all_policies(&gws[1]).await, expected);
+    let late = r.add();
+    let late = r.fixtures[late].start().await;
+    assert_eq!(
+        all_policies(&late).await,
+        expected,
+        "ready before caught up"
+    );
+    gws[1].kill();
+    gws[1] = r.fixtures[1].start().await;
+    assert_eq!(all_policies(&gws[1]).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_compaction_a_fresh_replica_rebuilds_the_same_state() {
+    let mut r = Replicas::new(1, true).await;
+    let gw = r.fixtures[0].start().await;
+    const EDITS: usize = 40;
+    for i in 0..EDITS {
+        let a = update(&gw, &["exfiltrate", &format!("w{i}")], None).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    let created = gw
+        .admin(
+            SUPER_TOKEN,
+            Method::POST,
+            "keys",
+            Some(json!({"id": "key-bob"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let revoked = gw
+        .admin(SUPER_TOKEN, Method::POST, "keys/key-bob/revoke", None)
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let expected = (all_policies(&gw).await, keys(&gw).await);
+    wait_for(
+        "the state topic to be compacted",
+        Duration::from_secs(120),
+        || {
+            let topic = r.state.clone();
+            async move { (records(&topic).await < EDITS).then_some(()) }
+        },
+    )
+    .await;
+    let fresh = r.add();
+    let fresh = r.fixtures[fresh].start().await;
+    assert_eq!((all_policies(&fresh).await, keys(&fresh).await), expected);
+}
+
+async fn keys(gw: &Gateway) -> Value {
+    gw.admin(SUPER_TOKEN, Method::GET, "keys", None).await.body
+}
+
+/// How many records a reader of `topic` finds from its beginning (until one second of quiet).
+async fn records(topic: &str) -> usize {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let options = docket_kafka::ConsumerOptions {
+        group_id: format!("test-{}", short_id()),
+        read_committed: true,
+    };
+    let consumer: StreamConsumer = docket_kafka::consumer(&settings(), &options).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut n = 0;
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+        n += 1;
+    }
+    n
+}
