@@ -6,16 +6,19 @@ mod support;
 
 use std::path::PathBuf;
 
-use docket_records::{Audit, CodecError, Decision, EnrichedDecision, Record, RecordSchema};
+use docket_records::{
+    Audit, CodecError, Decision, EnrichedDecision, GatewayState, Record, RecordSchema,
+};
 use serde_json::{Value as Json, json};
 use support::*;
 
 /// Each record's history folder and its current (self-contained) schema.
-fn records() -> [(&'static str, &'static RecordSchema); 3] {
+fn records() -> [(&'static str, &'static RecordSchema); 4] {
     [
         ("decision", Decision::schema()),
         ("audit", Audit::schema()),
         ("enriched_decision", EnrichedDecision::schema()),
+        ("gateway_state", GatewayState::schema()),
     ]
 }
 

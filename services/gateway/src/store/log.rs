@@ -290,6 +290,16 @@ impl Writer {
     }
 }
 
+impl LogError {
+    /// Whether the write itself failed after the fence was taken (another replica's fence
+    /// displaced it, or the broker went away mid-write): trying again may succeed.
+    pub fn is_interrupted_write(&self) -> bool {
+        matches!(self, LogError::Kafka { what, .. } if WRITE_STEPS.contains(what))
+    }
+}
+
+const WRITE_STEPS: [&str; 3] = ["beginning the write", "writing", "committing"];
+
 fn kafka(topic: &str, what: &'static str, source: KafkaError) -> LogError {
     LogError::Kafka {
         topic: topic.to_owned(),

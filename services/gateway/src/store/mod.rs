@@ -247,7 +247,9 @@ impl Store {
                 let mut attempt = 1;
                 loop {
                     match self.edit_log(log, request_id, &mut f).await {
-                        Err(EditError::Unavailable(e)) if attempt < WRITE_ATTEMPTS => {
+                        Err(EditError::Unavailable(e))
+                            if attempt < WRITE_ATTEMPTS && e.is_interrupted_write() =>
+                        {
                             tracing::info!(error = %e, attempt, "state edit not committed; trying again");
                             attempt += 1;
                         }
