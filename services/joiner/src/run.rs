@@ -82,6 +82,8 @@ struct Joiner {
     buffer: GraceBuffer,
     metrics: Metrics,
     shutdown: Shutdown,
+    /// Whether the round's transaction has begun.
+    open: bool,
 }
 
 impl Joiner {
@@ -120,6 +122,7 @@ impl Joiner {
             buffer: GraceBuffer::default(),
             metrics,
             shutdown,
+            open: false,
         })
     }
 
@@ -127,17 +130,66 @@ impl Joiner {
         let batch = self.collect().await;
         let (started, consumed) = (Instant::now(), batch.len());
         let mut out = RoundOutput::default();
-        for msg in batch {
-            self.handle(msg, &mut out).await?;
+        let handled = self.handle_all(batch, &mut out).await;
+        if let Err(e) = handled {
+            self.abort_open();
+            return Err(e);
         }
-        self.release(&mut out).await?;
         self.metrics.grace_buffer.set(self.buffer.len() as i64);
         let joined = started.elapsed();
-        if !out.is_empty() {
+        if self.open || !out.is_empty() {
             self.commit(out)?;
         }
         tracing::debug!(consumed, ?joined, committed = ?started.elapsed() - joined, "round");
         Ok(())
+    }
+
+    /// Handles every record of `batch`, then the grace buffer's releases. Records go to the
+    /// producer as they are made, inside the round's transaction (opened by the first one), so
+    /// librdkafka sends while the rest of the batch is decoded and joined.
+    async fn handle_all(
+        &mut self,
+        batch: Vec<OwnedMessage>,
+        out: &mut RoundOutput,
+    ) -> Result<(), JoinerError> {
+        for msg in batch {
+            self.handle(msg, out).await?;
+            self.send_made(out)?;
+        }
+        self.release(out).await?;
+        self.send_made(out)
+    }
+
+    /// Sends the records `out` holds, opening the round's transaction first if needed.
+    fn send_made(&mut self, out: &mut RoundOutput) -> Result<(), JoinerError> {
+        if out.records.is_empty() {
+            return Ok(());
+        }
+        self.begin()?;
+        for record in out.records.drain(..) {
+            send(&self.producer, &record)?;
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self) -> Result<(), JoinerError> {
+        if !self.open {
+            self.producer
+                .begin_transaction()
+                .map_err(|source| JoinerError::Transaction {
+                    stage: "begin",
+                    source,
+                })?;
+            self.open = true;
+        }
+        Ok(())
+    }
+
+    /// Aborts the round's transaction, if one is open: nothing of it becomes visible.
+    fn abort_open(&mut self) {
+        if std::mem::take(&mut self.open) {
+            let _ = tokio::task::block_in_place(|| self.producer.abort_transaction(TXN_TIMEOUT));
+        }
     }
 
     /// Collects up to a batch. A rebalance while collecting (it happens inside `recv`) ends
@@ -341,34 +393,26 @@ impl Joiner {
         Ok(())
     }
 
-    fn commit(&self, out: RoundOutput) -> Result<(), JoinerError> {
-        let result = tokio::task::block_in_place(|| self.transact(&out));
+    fn commit(&mut self, out: RoundOutput) -> Result<(), JoinerError> {
+        let result = self
+            .begin()
+            .and_then(|()| tokio::task::block_in_place(|| self.transact(&out)));
         if let Err(e) = &result {
             tracing::error!(error = %e, "transaction failed; aborting");
-            let _ = tokio::task::block_in_place(|| self.producer.abort_transaction(TXN_TIMEOUT));
+            self.abort_open();
         } else {
+            self.open = false;
             self.metrics.transactions.inc();
         }
         result
     }
 
+    /// Sends what is left of the round, its offsets, and commits the open transaction (which
+    /// fails if any send of the round failed).
     fn transact(&self, out: &RoundOutput) -> Result<(), JoinerError> {
         let fail = |stage| move |source| JoinerError::Transaction { stage, source };
-        self.producer.begin_transaction().map_err(fail("begin"))?;
         for record in &out.records {
-            let mut r = FutureRecord::to(&record.topic)
-                .payload(&record.payload)
-                .headers(record.kafka_headers());
-            if let Some(key) = &record.key {
-                r = r.key(key);
-            }
-            // Delivery is confirmed by the commit below, which fails if any send failed.
-            drop(
-                self.producer
-                    .send_result(r)
-                    .map_err(|(e, _)| e)
-                    .map_err(fail("send"))?,
-            );
+            send(&self.producer, record)?;
         }
         let metadata = self
             .consumer
@@ -394,6 +438,24 @@ impl Joiner {
             .unwrap_or_default();
         self.metrics.assigned_partitions.set(assigned as i64);
     }
+}
+
+/// Queues `record` in the open transaction; its delivery is confirmed by the commit, which
+/// fails if any send failed.
+fn send(producer: &FutureProducer, record: &Outgoing) -> Result<(), JoinerError> {
+    let mut r = FutureRecord::to(&record.topic)
+        .payload(&record.payload)
+        .headers(record.kafka_headers());
+    if let Some(key) = &record.key {
+        r = r.key(key);
+    }
+    producer
+        .send_result(r)
+        .map(drop)
+        .map_err(|(source, _)| JoinerError::Transaction {
+            stage: "send",
+            source,
+        })
 }
 
 fn deadline_of(msg: &OwnedMessage) -> Option<Micros> {
