@@ -47,12 +47,12 @@ impl SinkBench {
         }
     }
 
-    /// The sink binary `exe` with this benchmark's topics, a fresh group and no HTTP endpoint;
-    /// the caller adds the destination's variables.
-    pub fn command(&self, exe: &str) -> Command {
+    /// The sink binary `exe` in `group` (see [`SinkBench::group`]) with this benchmark's
+    /// topics and no HTTP endpoint; the caller adds the destination's variables.
+    pub fn command(&self, exe: &str, group: &str) -> Command {
         let mut command = Command::new(exe);
         command.envs([
-            ("DOCKET_SINK_GROUP", self.group().as_str()),
+            ("DOCKET_SINK_GROUP", group),
             ("DOCKET_SINK_DECISIONS_TOPIC", self.filled.topic.as_str()),
             ("DOCKET_SINK_AUDIT_TOPIC", self.audit.as_str()),
             ("DOCKET_SINK_HTTP_ADDR", "off"),
@@ -65,17 +65,24 @@ impl SinkBench {
         &self.run
     }
 
-    /// Runs `command` until the sink's group committed the topic; prints and returns the report.
-    pub async fn measure(&self, name: &str, command: Command) -> Report {
+    /// Runs `command` until `group` committed the topic; prints and returns the report.
+    pub async fn measure(&self, name: &str, command: Command, group: &str) -> Report {
         let finished = Measured::spawn(name, command)
-            .until_committed(&self.settings, &self.group(), &self.filled.topic)
+            .until_committed(&self.settings, group, &self.filled.topic)
             .await;
         let report = Report::new(name, &self.filled, self.reference, finished);
         report.print();
         report
     }
 
-    fn group(&self) -> String {
-        format!("bench-sink-{}", self.run)
+    /// A fresh group for the run labelled `label`.
+    pub fn group(&self, label: &str) -> String {
+        format!("bench-sink-{label}-{}", self.run)
+    }
+
+    /// `DOCKET_BENCH_BASELINE`: the path of another build of the sink to run first, on the
+    /// same topic, for before/after comparisons.
+    pub fn baseline() -> Option<String> {
+        std::env::var("DOCKET_BENCH_BASELINE").ok()
     }
 }

@@ -3,7 +3,8 @@
 //! runs the stock Kafka consumer performance tool on it, then the `docket-joiner` binary as a
 //! child until its group committed the topic's end, and prints rates, the ratio and peak RSS.
 //! With `DOCKET_BENCH_PEER=kstreams` it also runs the Kafka Streams peer of `bench/kstreams`
-//! (built with `mvn -q -B package` there) on the same topic.
+//! (built with `mvn -q -B package` there) on the same topic, and with
+//! `DOCKET_BENCH_BASELINE=<path of another docket-joiner build>` that build first.
 //!
 //! `dev/stack up && cargo bench -p docket-joiner --bench drain`
 
@@ -29,7 +30,19 @@ async fn main() {
         docket_bench::fill_decisions(&settings, &decisions, docket_bench::record_count()).await;
     let reference = consumer_performance(&settings, &filled);
 
-    let joiner = joiner(&settings, &filled, reference, &audit, &run).await;
+    if let Ok(baseline) = std::env::var("DOCKET_BENCH_BASELINE") {
+        joiner(&settings, &filled, reference, &audit, &baseline)
+            .await
+            .print();
+    }
+    let joiner = joiner(
+        &settings,
+        &filled,
+        reference,
+        &audit,
+        env!("CARGO_BIN_EXE_docket-joiner"),
+    )
+    .await;
     joiner.print();
     if std::env::var("DOCKET_BENCH_PEER").as_deref() == Ok("kstreams") {
         let peer = kstreams(&settings, &filled, reference, &audit, &run).await;
@@ -48,8 +61,9 @@ async fn joiner(
     filled: &Filled,
     reference: Rate,
     audit: &str,
-    run: &str,
+    exe: &str,
 ) -> Report {
+    let run = docket_bench::run_id();
     let out = |name: &str| format!("bench.joiner.{name}.{run}");
     let (enriched, pending, dlq) = (out("enriched"), out("pending"), out("dlq"));
     create_topics(
@@ -58,7 +72,7 @@ async fn joiner(
     )
     .await;
     let group = format!("bench-joiner-{run}");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_docket-joiner"));
+    let mut command = Command::new(exe);
     command.envs([
         ("DOCKET_JOINER_GROUP", group.as_str()),
         ("DOCKET_JOINER_INSTANCE", group.as_str()),
@@ -72,7 +86,12 @@ async fn joiner(
     let finished = Measured::spawn("docket-joiner", command)
         .until_committed(settings, &group, &filled.topic)
         .await;
-    Report::new("docket-joiner", filled, reference, finished)
+    let name = if exe == env!("CARGO_BIN_EXE_docket-joiner") {
+        "docket-joiner"
+    } else {
+        "baseline docket-joiner"
+    };
+    Report::new(name, filled, reference, finished)
 }
 
 /// The Kafka Streams peer doing the same join (exactly_once_v2, two threads).

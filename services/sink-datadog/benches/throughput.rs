@@ -15,9 +15,10 @@ async fn main() {
     let url = std::env::var("DOCKET_DATADOG_URL")
         .or_else(|_| std::env::var("DOCKET_OTELCOL_DATADOG_URL"))
         .unwrap_or_else(|_| "http://127.0.0.1:18126".to_owned());
-    let mut command = bench.command(env!("CARGO_BIN_EXE_docket-sink-datadog"));
+    let group = bench.group("sink");
+    let mut command = bench.command(env!("CARGO_BIN_EXE_docket-sink-datadog"), &group);
     command
         .env("DOCKET_DATADOG_URL", &url)
         .env("DOCKET_DATADOG_API_KEY", "bench");
-    bench.measure("sink-datadog", command).await;
+    bench.measure("sink-datadog", command, &group).await;
 }

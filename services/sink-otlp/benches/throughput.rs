@@ -15,7 +15,8 @@ async fn main() {
     let endpoint = std::env::var("DOCKET_OTLP_ENDPOINT")
         .or_else(|_| std::env::var("DOCKET_OTELCOL_OTLP_URL"))
         .unwrap_or_else(|_| "http://127.0.0.1:14318".to_owned());
-    let mut command = bench.command(env!("CARGO_BIN_EXE_docket-sink-otlp"));
+    let group = bench.group("sink");
+    let mut command = bench.command(env!("CARGO_BIN_EXE_docket-sink-otlp"), &group);
     command.env("DOCKET_OTLP_ENDPOINT", &endpoint);
-    bench.measure("sink-otlp", command).await;
+    bench.measure("sink-otlp", command, &group).await;
 }

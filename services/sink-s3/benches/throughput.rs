@@ -15,19 +15,28 @@ use docket_bench::SinkBench;
 #[tokio::main]
 async fn main() {
     let bench = SinkBench::new("s3").await;
-    let bucket = format!("bench-{}", bench.run_id());
+    if let Some(baseline) = SinkBench::baseline() {
+        run(&bench, "baseline sink-s3", &baseline).await;
+    }
+    run(&bench, "sink-s3", env!("CARGO_BIN_EXE_docket-sink-s3")).await;
+}
+
+/// Runs the sink binary `exe` into a fresh bucket and prints its report and what it wrote.
+async fn run(bench: &SinkBench, name: &str, exe: &str) {
+    let group = bench.group(&name.replace(' ', "-"));
+    let bucket = group.clone();
     let s3 = bucket_client(&bucket).await;
     s3.create_bucket()
         .bucket(&bucket)
         .send()
         .await
         .expect("bucket");
-    let mut command = bench.command(env!("CARGO_BIN_EXE_docket-sink-s3"));
+    let mut command = bench.command(exe, &group);
     command.env("DOCKET_S3_BUCKET", &bucket);
-    let report = bench.measure("sink-s3", command).await;
+    let report = bench.measure(name, command, &group).await;
     let written = bucket_bytes(&s3, &bucket).await as f64;
     println!(
-        "sink-s3 wrote {:.1} MB of gzip NDJSON ({:.1} MB/s; Avro payload / gzip objects {:.1}:1)",
+        "{name} wrote {:.1} MB of gzip NDJSON ({:.1} MB/s; Avro payload / gzip objects {:.1}:1)",
         written / 1e6,
         written / 1e6 / report.finished.elapsed.as_secs_f64(),
         bench.filled.bytes as f64 / written.max(1.0)

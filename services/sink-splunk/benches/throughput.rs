@@ -37,7 +37,8 @@ async fn main() {
             .or_else(|_| std::env::var("DOCKET_OTELCOL_HEC_URL"))
             .unwrap_or_else(|_| "http://127.0.0.1:18088".to_owned())
     };
-    let mut command = bench.command(env!("CARGO_BIN_EXE_docket-sink-splunk"));
+    let group = bench.group("sink");
+    let mut command = bench.command(env!("CARGO_BIN_EXE_docket-sink-splunk"), &group);
     command
         .env("DOCKET_SPLUNK_URL", &url)
         .env("DOCKET_SPLUNK_TOKEN", "bench");
