@@ -95,12 +95,17 @@ impl Kafka {
         Ok(total)
     }
 
-    /// The group's state and live members.
+    /// The group's state and live members (asked up to three times: a broker connection that
+    /// went idle fails the first request while it reconnects).
     pub fn members(&self, group: &str) -> Result<(String, Vec<Member>), CliError> {
-        let list = self
-            .consumer
-            .fetch_group_list(Some(group), TIMEOUT)
-            .map_err(CliError::kafka(format!("describing group {group}")))?;
+        let mut attempt = 0;
+        let list = loop {
+            match self.consumer.fetch_group_list(Some(group), TIMEOUT) {
+                Ok(list) => break list,
+                Err(_) if attempt < 2 => attempt += 1,
+                Err(e) => return Err(CliError::kafka(format!("describing group {group}"))(e)),
+            }
+        };
         let Some(g) = list.groups().iter().find(|g| g.name() == group) else {
             return Ok(("Dead".into(), Vec::new()));
         };
