@@ -65,12 +65,6 @@ pub async fn handle(
         team: key.team.as_deref(),
         model: &requested,
     };
-    let caller = RecordCaller {
-        api_key_id: key.id.clone(),
-        user: key.user.clone(),
-        team: key.team.clone(),
-        source_ip: Some(peer.ip().to_string()),
-    };
     let mut route = Route {
         model: requested.clone(),
         provider: None,
@@ -81,21 +75,18 @@ pub async fn handle(
         .evaluate_request(&ctx, &mut body, &mut route);
     let provider = provider_of(&snapshot, &route, &requested);
     let denied = outcome.verdict == Verdict::Deny;
-    let model = ModelRoute {
-        requested: requested.clone(),
-        routed: (!denied).then(|| route.model.clone()),
-        provider: (!denied).then(|| provider.clone()),
+    let recorder = Recorder {
+        app: &app,
+        trace: &trace,
+        revision: snapshot.policies.revision,
+        caller: caller_of(&key, peer),
+        model: ModelRoute {
+            requested: requested.clone(),
+            routed: (!denied).then(|| route.model.clone()),
+            provider: (!denied).then(|| provider.clone()),
+        },
     };
-    let revision = snapshot.policies.revision;
-    record(
-        &app,
-        &trace,
-        Stage::Request,
-        &outcome,
-        revision,
-        &caller,
-        &model,
-    );
+    recorder.record(Stage::Request, &outcome);
     if denied {
         return Err(deny(&app, &outcome));
     }
@@ -107,15 +98,7 @@ pub async fn handle(
     let mut answer = call_upstream(&app, &snapshot, upstream, body).await?;
     let after = snapshot.policies.evaluate_response(&ctx, &mut answer);
     if after.verdict != Verdict::Allow {
-        record(
-            &app,
-            &trace,
-            Stage::Response,
-            &after,
-            revision,
-            &caller,
-            &model,
-        );
+        recorder.record(Stage::Response, &after);
     }
     if after.verdict == Verdict::Deny {
         return Err(deny(&app, &after));
@@ -236,36 +219,49 @@ async fn call_upstream(
         })
 }
 
-fn record(
-    app: &App,
-    trace: &TraceContext,
-    stage: Stage,
-    outcome: &Outcome,
+/// What every decision of one request shares.
+struct Recorder<'a> {
+    app: &'a App,
+    trace: &'a TraceContext,
     revision: i64,
-    caller: &RecordCaller,
-    model: &ModelRoute,
-) {
-    let decision = Decision {
-        event_id: event_id(),
-        correlation_id: trace.trace_id.clone(),
-        time: Micros::now(),
-        gateway_instance: app.config.instance.clone(),
-        stage,
-        verdict: outcome.verdict,
-        policy: outcome.policy.clone(),
-        policy_set_version: revision,
-        actions: outcome.actions.clone(),
-        caller: caller.clone(),
-        model: model.clone(),
-    };
-    tracing::info!(
-        event_id = %decision.event_id,
-        stage = ?stage,
-        verdict = ?outcome.verdict,
-        policy = outcome.policy.as_ref().map(|p| p.id.as_str()).unwrap_or("-"),
-        "decision"
-    );
-    app.publisher.submit(Item::Decision(decision));
+    caller: RecordCaller,
+    model: ModelRoute,
+}
+
+impl Recorder<'_> {
+    /// Records the decision of `stage`.
+    fn record(&self, stage: Stage, outcome: &Outcome) {
+        let decision = Decision {
+            event_id: event_id(),
+            correlation_id: self.trace.trace_id.clone(),
+            time: Micros::now(),
+            gateway_instance: self.app.config.instance.clone(),
+            stage,
+            verdict: outcome.verdict,
+            policy: outcome.policy.clone(),
+            policy_set_version: self.revision,
+            actions: outcome.actions.clone(),
+            caller: self.caller.clone(),
+            model: self.model.clone(),
+        };
+        tracing::info!(
+            event_id = %decision.event_id,
+            stage = ?stage,
+            verdict = ?outcome.verdict,
+            policy = outcome.policy.as_ref().map(|p| p.id.as_str()).unwrap_or("-"),
+            "decision"
+        );
+        self.app.publisher.submit(Item::Decision(decision));
+    }
+}
+
+fn caller_of(key: &ApiKey, peer: SocketAddr) -> RecordCaller {
+    RecordCaller {
+        api_key_id: key.id.clone(),
+        user: key.user.clone(),
+        team: key.team.clone(),
+        source_ip: Some(peer.ip().to_string()),
+    }
 }
 
 fn deny(app: &App, outcome: &Outcome) -> ApiError {
