@@ -149,7 +149,14 @@ async fn an_edit_through_one_replica_is_enforced_by_all_with_one_version() {
     let version = edit.body["policy"]["version"].as_i64().unwrap();
     let set_version = edit.body["policy_set_version"].as_i64().unwrap();
     assert_eq!(version, 2);
-    for gw in &gws {
+    let own = gws[0]
+        .chat(Some(KEY_SECRET), &ask("echo-small", "smuggle it"))
+        .await;
+    assert_eq!(
+        own.status, 403,
+        "the replica that took the edit enforces it at once"
+    );
+    for gw in &gws[1..] {
         wait_for("every replica to enforce the edit", DEADLINE, || async {
             let a = gw
                 .chat(Some(KEY_SECRET), &ask("echo-small", "smuggle it"))
