@@ -70,7 +70,7 @@ pub enum StoreError {
     Policy(#[from] PolicyError),
     /// The state log failed.
     #[error(transparent)]
-    Log(#[from] log::LogError),
+    Log(Box<log::LogError>),
 }
 
 /// Why an edit was not applied.
@@ -100,10 +100,21 @@ pub enum EditError {
     Store(#[from] StoreError),
     /// The state log cannot take the edit now.
     #[error("the shared state cannot be changed right now: {0}")]
-    Unavailable(#[source] log::LogError),
+    Unavailable(#[source] Box<log::LogError>),
 }
 
-/// What the request path reads: compiled policies and the tables, as of one revision.
+impl From<log::LogError> for StoreError {
+    fn from(e: log::LogError) -> Self {
+        StoreError::Log(Box::new(e))
+    }
+}
+
+impl From<log::LogError> for EditError {
+    fn from(e: log::LogError) -> Self {
+        EditError::Unavailable(Box::new(e))
+    }
+}
+
 /// What the request path reads: compiled policies and the tables, as of one revision.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -282,7 +293,7 @@ impl Store {
         request_id: &str,
         f: &mut impl FnMut(&mut State) -> Result<R, EditError>,
     ) -> Result<(R, i64), EditError> {
-        let writer = log.fence().await.map_err(EditError::Unavailable)?;
+        let writer = log.fence().await?;
         let (out, changes, revision) = {
             let guard = self.shared.state.lock().expect("state lock");
             let mut next = guard.state.clone();
@@ -294,13 +305,8 @@ impl Store {
             return Ok((out, revision));
         }
         let policy_edit = changes.iter().any(|(k, _)| apply::is_policy(k));
-        let last = log
-            .write(writer, changes)
-            .await
-            .map_err(EditError::Unavailable)?;
-        log.applied(last + 1)
-            .await
-            .map_err(EditError::Unavailable)?;
+        let last = log.write(writer, changes).await?;
+        log.applied(last + 1).await?;
         Ok((out, if policy_edit { last } else { revision }))
     }
 }
