@@ -95,14 +95,17 @@ impl Kafka {
         Ok(total)
     }
 
-    /// The group's state and live members (asked up to three times: a broker connection that
-    /// went idle fails the first request while it reconnects).
+    /// The group's state and live members (asked up to five times, half a second apart: a
+    /// dropped broker connection fails requests while it reconnects).
     pub fn members(&self, group: &str) -> Result<(String, Vec<Member>), CliError> {
         let mut attempt = 0;
         let list = loop {
             match self.consumer.fetch_group_list(Some(group), TIMEOUT) {
                 Ok(list) => break list,
-                Err(_) if attempt < 2 => attempt += 1,
+                Err(_) if attempt < 4 => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
                 Err(e) => return Err(CliError::kafka(format!("describing group {group}"))(e)),
             }
         };
