@@ -43,16 +43,32 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (echo_addr, gateway_addr, _shutdown) = servers.block_on(start_servers());
+    let (echo_addr, gateway_addr, gateway) = servers.block_on(start_servers());
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     client_rt.block_on(run_steps(echo_addr, gateway_addr));
+    servers.block_on(gateway.stop());
 }
 
-async fn start_servers() -> (SocketAddr, SocketAddr, docket_telemetry::Trigger) {
+/// The gateway under test: its shutdown and its state directory, removed once it stopped.
+struct Running {
+    trigger: docket_telemetry::Trigger,
+    task: tokio::task::JoinHandle<()>,
+    state: std::path::PathBuf,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.trigger.fire();
+        let _ = self.task.await;
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+async fn start_servers() -> (SocketAddr, SocketAddr, Running) {
     let settings = KafkaSettings::from_env().expect("valid DOCKET_* settings");
     let decisions = create_topic(&settings, "bench.gateway.decisions").await;
     let audit = create_topic(&settings, "bench.gateway.audit").await;
@@ -96,7 +112,7 @@ async fn start_servers() -> (SocketAddr, SocketAddr, docket_telemetry::Trigger) 
     };
     let config = raw.validate(settings).expect("valid bench configuration");
     let (trigger, shutdown) = Shutdown::manual();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         docket_gateway::run(config, shutdown)
             .await
             .expect("gateway runs")
@@ -111,7 +127,15 @@ async fn start_servers() -> (SocketAddr, SocketAddr, docket_telemetry::Trigger) 
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (echo_addr, port, trigger)
+    (
+        echo_addr,
+        port,
+        Running {
+            trigger,
+            task,
+            state,
+        },
+    )
 }
 
 async fn create_topic(settings: &KafkaSettings, prefix: &str) -> String {
