@@ -124,6 +124,7 @@ async fn protocol_edges_get_clear_answers() {
         .await;
     assert!(no_host.starts_with("HTTP/1.1 400"), "{no_host}");
     assert!(no_host.contains("invalid_request_error"), "{no_host}");
+    assert!(no_host.contains("x-request-id: "), "{no_host}");
     let http10 = gw.raw(b"GET /healthz HTTP/1.0\r\n\r\n").await;
     assert!(http10.starts_with("HTTP/1.0 200"), "{http10}");
 

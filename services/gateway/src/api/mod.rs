@@ -57,10 +57,10 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
         .layer(
             ServiceBuilder::new()
-                .layer(middleware::from_fn(context::context))
                 .map_request(forget_request_id)
                 .layer(SetRequestIdLayer::new(request_id.clone(), EventIds))
-                .layer(PropagateRequestIdLayer::new(request_id)),
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(middleware::from_fn(context::context)),
         )
 }
 
