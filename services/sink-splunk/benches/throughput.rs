@@ -47,7 +47,7 @@ async fn main() {
     } else {
         "sink-splunk (collector HEC)"
     };
-    bench.measure(name, command).await;
+    bench.measure(name, command, &group).await;
     if discard {
         println!(
             "events counted by the receiver: {}",
