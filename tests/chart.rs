@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use docket_records::{Audit, Decision, EnrichedDecision, Record, RecordSchema};
+use docket_records::{Audit, Decision, EnrichedDecision, GatewayState, Record, RecordSchema};
 
 fn chart_file(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -16,7 +16,7 @@ fn chart_file(relative: &str) -> PathBuf {
 }
 
 /// Each subject the services register, with its writer schema.
-fn subjects() -> [(&'static str, &'static RecordSchema); 3] {
+fn subjects() -> [(&'static str, &'static RecordSchema); 4] {
     [
         ("docket.decisions.v1-value", Decision::schema()),
         ("docket.audit.v1-value", Audit::schema()),
@@ -24,6 +24,7 @@ fn subjects() -> [(&'static str, &'static RecordSchema); 3] {
             "docket.decisions.enriched.v1-value",
             EnrichedDecision::schema(),
         ),
+        ("docket.gateway.state.v1-value", GatewayState::schema()),
     ]
 }
 

@@ -105,7 +105,7 @@ def test_register_schemas_is_idempotent_and_sets_compatibility(tmp_path):
         subject = f"{prefix}.{path.stem}"
         (tmp_path / f"{subject}.json").write_text(path.read_text())
         payloads[subject] = json.loads(path.read_text())["schema"]
-    assert len(payloads) == 3
+    assert len(payloads) == 4
     first = register(tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     second = register(tmp_path)

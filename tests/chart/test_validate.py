@@ -58,10 +58,8 @@ def test_custom_resources_match_their_crd_schemas(manifests, tmp_path):
 def test_everything_renders_every_kind():
     kinds = {m["kind"] for m in render("everything")}
     assert {
-        "Deployment",
         "StatefulSet",
         "Service",
-        "PersistentVolumeClaim",
         "PodDisruptionBudget",
         "NetworkPolicy",
         "ServiceMonitor",
@@ -97,4 +95,4 @@ def test_chart_packages(tmp_path):
     listing = subprocess.run(["tar", "-tzf", str(archive)], capture_output=True, text=True).stdout.split()
     for needed in ["docket/files/topics.conf", "docket/values.schema.json", "docket/templates/NOTES.txt"]:
         assert needed in listing, needed
-    assert sum(name.startswith("docket/files/schemas/") for name in listing) == 3
+    assert sum(name.startswith("docket/files/schemas/") for name in listing) == 4

@@ -54,26 +54,30 @@ def test_joiner_is_a_statefulset_named_by_its_pods():
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 600
 
 
-def test_gateway_runs_one_replica_on_its_volume():
+def test_gateway_replicas_share_the_state_log_and_keep_their_own_spool():
     manifests = render("everything")
-    gateway = named(manifests, "Deployment", "audit-docket-gateway")
-    assert gateway["spec"]["replicas"] == 1
-    assert gateway["spec"]["strategy"]["type"] == "Recreate"
+    gateway = named(manifests, "StatefulSet", "audit-docket-gateway")
+    assert gateway["spec"]["replicas"] == 2
     spec = gateway["spec"]["template"]["spec"]
     (c,) = spec["containers"]
+    env = env_of(c)
+    assert env["DOCKET_GATEWAY_STATE_TOPIC"]["value"] == "docket.gateway.state.v1"
+    assert env["DOCKET_GATEWAY_INSTANCE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     mounts = {v["mountPath"]: v["name"] for v in c["volumeMounts"]}
-    assert env_of(c)["DOCKET_GATEWAY_STATE_DIR"]["value"] in mounts
+    state = mounts[env["DOCKET_GATEWAY_STATE_DIR"]["value"]]
+    claims = [t["metadata"]["name"] for t in gateway["spec"]["volumeClaimTemplates"]]
+    assert claims == [state]
+    assert not [m for m in manifests if m["kind"] == "PersistentVolumeClaim"]
     volumes = {v["name"]: v for v in spec["volumes"]}
-    state = volumes[mounts[env_of(c)["DOCKET_GATEWAY_STATE_DIR"]["value"]]]
-    assert state["persistentVolumeClaim"]["claimName"] == "audit-docket-gateway"
-    named(manifests, "PersistentVolumeClaim", "audit-docket-gateway")
     config = volumes[mounts["/etc/docket/gateway"]]
     assert config["secret"]["secretName"] == "docket-gateway-config"
     assert env_of(c)["DOCKET_GATEWAY_CONFIG"]["value"].startswith("/etc/docket/gateway/")
 
 
-def test_gateway_replicas_cannot_be_set():
-    assert "replicas" in render_error("s3-only", "--set", "gateway.replicas=3")
+def test_gateway_replicas_can_be_set_but_not_to_zero():
+    gateway = named(render("s3-only", "--set", "gateway.replicas=3"), "StatefulSet", "audit-docket-gateway")
+    assert gateway["spec"]["replicas"] == 3
+    assert "replicas" in render_error("s3-only", "--set", "gateway.replicas=0")
 
 
 def test_keda_bounds_follow_the_partitions():
@@ -114,6 +118,7 @@ def test_setup_job_creates_the_projects_topics_and_registers_schemas():
         "docket.audit.v1-value.json",
         "docket.decisions.enriched.v1-value.json",
         "docket.decisions.v1-value.json",
+        "docket.gateway.state.v1-value.json",
     ]
     job = named(manifests, "Job", "audit-docket-setup")
     hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
