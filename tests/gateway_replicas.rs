@@ -3,7 +3,8 @@
 //! their decisions; of two concurrent edits with the same `If-Match`, one wins and the other
 //! is answered 409 and audited FAILED, and all replicas agree; a replica started late or
 //! restarted after SIGKILL serves the same state once ready; after many edits and a
-//! compaction of the topic, a fresh replica rebuilds the same state.
+//! compaction of the topic, a fresh replica rebuilds the same state. With its broker (a
+//! private one) stopped, a replica serves the last state and answers edits 503, audited.
 
 #[path = "support/gateway.rs"]
 mod gateway;
@@ -290,4 +291,73 @@ async fn records(topic: &str) -> usize {
         n += 1;
     }
     n
+}
+
+/// With its broker stopped, a replica keeps enforcing the state it applied; an edit is
+/// answered 503 and audited FAILED, the record reaching Kafka once it is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_kafka_the_last_state_is_served_and_edits_fail_audited() {
+    let kafka = PrivateKafka::start_new();
+    let decisions = kafka.topic("gw-decisions").await;
+    let audit = kafka.topic("gw-audit").await;
+    let state = kafka.topic("gw-state").await;
+    let mut f = Fixture::with_topics(policies(), decisions, audit.clone());
+    f.set_env("DOCKET_KAFKA_BOOTSTRAP", &kafka.bootstrap());
+    f.set_env("DOCKET_GATEWAY_STATE_TOPIC", &state);
+    let gw = f.start().await;
+    let edit = update(&gw, &["exfiltrate", "smuggle"], None).await;
+    assert_eq!(edit.status, 200, "{}", edit.body);
+    kafka.stop();
+    let served = gw
+        .chat(Some(KEY_SECRET), &ask("echo-small", "smuggle it"))
+        .await;
+    assert_eq!(served.status, 403, "the applied edit stays in force");
+    let refused = update(&gw, &["other"], None).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.body["error"]["type"], "service_unavailable");
+    assert_eq!(policy(&gw).await["version"], 2);
+    kafka.start();
+    let mut failed = None;
+    for (record, _) in audits_on(&kafka, &audit, 2).await {
+        if record.request_id.as_str() == refused.request_id.as_deref().unwrap() {
+            failed = Some(record);
+        }
+    }
+    let failed = failed.expect("the refused edit is audited");
+    assert_eq!(failed.outcome, Outcome::Failed);
+    assert_eq!(failed.details["reason"], "state log unavailable");
+}
+
+/// The first `n` audit records of `topic` on a private broker.
+async fn audits_on(
+    kafka: &PrivateKafka,
+    topic: &str,
+    n: usize,
+) -> Vec<(docket_records::Audit, rdkafka::message::OwnedMessage)> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let mut s = settings();
+    s.bootstrap_servers = kafka.bootstrap();
+    let options = docket_kafka::ConsumerOptions {
+        group_id: format!("test-{}", short_id()),
+        read_committed: true,
+    };
+    let consumer: StreamConsumer = docket_kafka::consumer(&s, &options).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let decoder = registry().decoder::<docket_records::Audit>();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let msg = tokio::time::timeout(DEADLINE, consumer.recv())
+            .await
+            .expect("audit records arrive")
+            .expect("consumer error")
+            .detach();
+        let record = decoder.decode(msg.payload().unwrap()).await.unwrap();
+        out.push((record, msg));
+    }
+    out
 }
