@@ -1,5 +1,5 @@
 //! What every service binary's `main` does: answer `--help` and `--version` from its declared
-//! variables, set up logging, run with the environment until SIGTERM or Ctrl-C, and turn a
+//! variables and the log set-up's, set up logging, run with the environment until SIGTERM or Ctrl-C, and turn a
 //! failure into one line naming every cause, and exit status 1.
 
 use std::error::Error as StdError;
@@ -8,20 +8,36 @@ use std::process::ExitCode;
 
 use docket_config::{Help, Vars};
 
-use crate::shutdown::{Shutdown, init_logging};
+use crate::logging::{LOG_VARS, init_logging};
+use crate::shutdown::Shutdown;
 
-/// Runs a service: `run` gets the environment and the shutdown signal.
+/// Runs a service: `run` gets the environment and the shutdown signal. `--help` lists the
+/// log set-up's variables after the service's own.
 pub async fn service_main<F, Fut, E>(help: &Help<'_>, version: &str, run: F) -> ExitCode
 where
     F: FnOnce(Vars, Shutdown) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
+    let sections: Vec<_> = help
+        .sections
+        .iter()
+        .copied()
+        .chain([("Logging", LOG_VARS)])
+        .collect();
+    let help = Help {
+        sections: &sections,
+        ..*help
+    };
     if let Some(code) = help.answer(std::env::args().skip(1), version) {
         return code;
     }
-    init_logging();
-    match run(Vars::from_env(), Shutdown::on_signals()).await {
+    let vars = Vars::from_env();
+    if let Err(e) = init_logging(&vars) {
+        eprintln!("{}: error: {e}", help.binary);
+        return ExitCode::FAILURE;
+    }
+    match run(vars, Shutdown::on_signals()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let line = one_line(e.into().as_ref());

@@ -31,6 +31,7 @@ pub const HELP: docket_config::Help<'static> = docket_config::Help {
     sections: &[
         ("Gateway", config::vars::VARS),
         ("Kafka", docket_kafka::VARS),
+        ("Logging", docket_telemetry::LOG_VARS),
     ],
 };
 use metrics::Metrics;

@@ -30,7 +30,10 @@ async fn main() -> anyhow::Result<ExitCode> {
     {
         return Ok(code);
     }
-    docket_telemetry::init_logging();
+    if let Err(e) = docket_telemetry::init_logging(&docket_config::Vars::from_env()) {
+        eprintln!("docket-gateway: error: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
     let config = GatewayConfig::from_env().context("invalid gateway configuration")?;
     tracing::info!(
         instance = %config.instance,
