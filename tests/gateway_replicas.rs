@@ -1,6 +1,6 @@
 //! Gateway replicas sharing their administrative state through the state log on the real
 //! broker: an edit through one replica is enforced by all, with identical policy versions on
-//! their decisions; of two concurrent edits with the same `If-Match`, one wins and the other
+//! their decisions, which the joiner all joins to that one edit; of two concurrent edits with the same `If-Match`, one wins and the other
 //! is answered 409 and audited FAILED, and all replicas agree; a replica started late or
 //! restarted after SIGKILL serves the same state once ready; after many edits and a
 //! compaction of the topic, a fresh replica rebuilds the same state. With its broker (a
@@ -12,7 +12,7 @@ mod support;
 
 use std::time::Duration;
 
-use docket_records::Outcome;
+use docket_records::{EnrichedDecision, JoinStatus, Outcome};
 use gateway::*;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -179,6 +179,53 @@ async fn an_edit_through_one_replica_is_enforced_by_all_with_one_version() {
     assert_eq!(instances, ["gw-0", "gw-1", "gw-2"]);
     let audits = audits(&r.audit, 1).await;
     assert_eq!(audits[0].0.policy_version, Some(version));
+    let enriched = joined(&r).await;
+    for e in &enriched {
+        assert_eq!(e.join_status, JoinStatus::Joined, "{e:?}");
+        let change = e.policy_change.as_ref().expect("the joined edit");
+        assert_eq!(change.audit_event_id, audits[0].0.event_id);
+    }
+}
+
+/// Runs the joiner over the replicas' decisions and audit records; its first three outputs.
+async fn joined(r: &Replicas) -> Vec<EnrichedDecision> {
+    let enriched = unique_topic("gw-enriched").await;
+    let (pending, dlq) = (
+        unique_topic("gw-pending").await,
+        unique_topic("gw-dlq").await,
+    );
+    let id = short_id();
+    let mut joiner = std::process::Command::new(binary("docket-joiner", "docket-joiner"))
+        .envs([
+            ("DOCKET_JOINER_INSTANCE", format!("replicas-{id}")),
+            ("DOCKET_JOINER_GROUP", format!("test-joiner-{id}")),
+            ("DOCKET_JOINER_DECISIONS_TOPIC", r.decisions.clone()),
+            ("DOCKET_JOINER_AUDIT_TOPIC", r.audit.clone()),
+            ("DOCKET_JOINER_ENRICHED_TOPIC", enriched.clone()),
+            ("DOCKET_JOINER_PENDING_TOPIC", pending),
+            ("DOCKET_JOINER_DLQ_TOPIC", dlq),
+            (
+                "DOCKET_JOINER_METRICS_ADDR",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            ("RUST_LOG", "warn".to_owned()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("joiner starts");
+    let decoder = registry().decoder::<EnrichedDecision>();
+    let mut out = Vec::new();
+    for m in consume(&enriched, 3).await {
+        out.push(
+            decoder
+                .decode(payload(&m))
+                .await
+                .expect("an enriched decision"),
+        );
+    }
+    let _ = joiner.kill();
+    let _ = joiner.wait();
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
