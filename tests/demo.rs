@@ -20,6 +20,7 @@ fn the_run_command_drives_the_gateway_and_verifies_every_destination() {
         .env("DOCKET_STACK_HOME", &run.home)
         .env("DOCKET_LOCAL_NAMESPACE", &run.namespace)
         .env("DOCKET_LOCAL_PORT_BASE", run.port_base.to_string())
+        .env("DOCKET_OTELCOL_OUT", cli::collector_out())
         .output()
         .expect("dev/demo runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
