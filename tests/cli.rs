@@ -347,11 +347,11 @@ async fn replay_redelivers_the_range_alone(run: &Run) {
     let plan = run
         .docket(&["replay", "s3", "--from", &stamp, "--dry-run"])
         .expect_ok("dry run");
-    assert!(plan.stdout.contains("records again"), "{}", plan.stdout);
+    assert!(plan.stdout.contains(" again"), "{}", plan.stdout);
     let moved = run
         .docket(&["replay", "s3", "--from", &stamp])
         .expect_ok("replay");
-    assert!(moved.stdout.contains("records again"), "{}", moved.stdout);
+    assert!(moved.stdout.contains(" again"), "{}", moved.stdout);
     let want: BTreeMap<_, _> = offsets_for_time(&topics, from)
         .into_iter()
         .map(|(t, p, o)| ((t, p), o))

@@ -207,8 +207,8 @@ fn render(moves: &[Move]) -> String {
     ];
     for m in moves {
         let moved = match m.from {
-            Some(f) if f > m.to => format!("{} records again", f - m.to),
-            Some(f) if f < m.to => format!("{} records skipped", m.to - f),
+            Some(f) if f > m.to => format!("{} again", records(f - m.to)),
+            Some(f) if f < m.to => format!("{} skipped", records(m.to - f)),
             Some(_) => "unchanged".into(),
             None => "first commit".into(),
         };
@@ -222,6 +222,15 @@ fn render(moves: &[Move]) -> String {
         ]);
     }
     ui::table(&rows)
+}
+
+/// `n records` (offsets, so transaction markers count too).
+fn records(n: i64) -> String {
+    if n == 1 {
+        "1 record".into()
+    } else {
+        format!("{n} records")
+    }
 }
 
 #[cfg(test)]
