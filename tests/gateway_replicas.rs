@@ -408,3 +408,57 @@ async fn audits_on(
     }
     out
 }
+
+/// Hostile `If-Match` values are a 400 audited FAILED, never a 5xx; `*` expects nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_if_match_values_are_refused_and_audited() {
+    let r = Replicas::new(1, false).await;
+    let gw = r.fixtures[0].start().await;
+    let hostile: [&[u8]; 8] = [
+        b"abc",
+        b"-1",
+        b"0",
+        b"99999999999999999999999",
+        b"\"1",
+        b"1, 2",
+        b"\xff\xfe",
+        b"+1",
+    ];
+    for value in hostile {
+        let a = gw
+            .client
+            .put(format!("{}/admin/v1/policies/no-exfil", gw.base))
+            .header("authorization", format!("Bearer {POLICY_TOKEN}"))
+            .header(
+                "if-match",
+                reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+            )
+            .body(serde_json::to_vec(&guardrail(&["x"])).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(a.status(), 400, "{}", String::from_utf8_lossy(value));
+    }
+    let any = gw
+        .client
+        .put(format!("{}/admin/v1/policies/no-exfil", gw.base))
+        .header("authorization", format!("Bearer {POLICY_TOKEN}"))
+        .header("if-match", "*")
+        .body(serde_json::to_vec(&guardrail(&["x"])).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(any.status(), 200);
+    let records = audits(&r.audit, hostile.len() + 1).await;
+    let failed = records
+        .iter()
+        .filter(|(a, _)| a.outcome == Outcome::Failed)
+        .filter(|(a, _)| a.details["reason"] == "invalid If-Match")
+        .count();
+    assert_eq!(failed, hostile.len());
+    assert_eq!(
+        policy(&gw).await["version"],
+        2,
+        "no refused edit was written"
+    );
+}
