@@ -145,10 +145,10 @@ pub struct Log {
 /// holds.
 pub fn collector_logs(name: &str, keep: impl Fn(&Log) -> bool) -> Vec<Log> {
     let path = collector_out().join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let text = read_after_hole(&path);
     let mut out = Vec::new();
     for line in text.lines() {
-        let Ok(export) = serde_json::from_str::<Value>(line) else {
+        let Ok(export) = serde_json::from_str::<Value>(line.trim_start_matches('\0')) else {
             continue; // a line the collector is still writing
         };
         for rl in export["resourceLogs"].as_array().into_iter().flatten() {
@@ -164,6 +164,41 @@ pub fn collector_logs(name: &str, keep: impl Fn(&Log) -> bool) -> Vec<Log> {
         }
     }
     out
+}
+
+/// The file's text after a leading run of NUL bytes: the collector keeps writing at its own
+/// offset when a file it writes is truncated (to free disk), leaving a hole it would take
+/// seconds to read through. The hole's end is found by halving over 4 KiB pages.
+fn read_after_hole(path: &std::path::Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    const PAGE: u64 = 4096;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut zero_page = |page: u64| {
+        let mut buf = vec![0u8; PAGE as usize];
+        let n = file
+            .seek(SeekFrom::Start(page * PAGE))
+            .and_then(|_| file.read(&mut buf))
+            .unwrap_or(0);
+        buf[..n].iter().all(|b| *b == 0)
+    };
+    let (mut lo, mut hi) = (0, len.div_ceil(PAGE));
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if zero_page(mid) {
+            lo = mid + 1
+        } else {
+            hi = mid
+        }
+    }
+    let mut bytes = Vec::new();
+    let start = lo.saturating_sub(1) * PAGE;
+    if file.seek(SeekFrom::Start(start)).is_ok() {
+        let _ = file.read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn to_log(resource: &Map<String, Value>, lr: &Value) -> Log {
