@@ -3,7 +3,8 @@
 //! their decisions, which the joiner all joins to that one edit; of two concurrent edits with the same `If-Match`, one wins and the other
 //! is answered 409 and audited FAILED, and all replicas agree; a replica started late or
 //! restarted after SIGKILL serves the same state once ready; after many edits and a
-//! compaction of the topic, a fresh replica rebuilds the same state. With its broker (a
+//! compaction of the topic, a fresh replica rebuilds the same state, and no key's secret is
+//! in the topic. With its broker (a
 //! private one) stopped, a replica serves the last state and answers edits 503, audited.
 
 #[path = "support/gateway.rs"]
@@ -297,6 +298,7 @@ async fn after_compaction_a_fresh_replica_rebuilds_the_same_state() {
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
     let revoked = gw
         .admin(SUPER_TOKEN, Method::POST, "keys/key-bob/revoke", None)
         .await;
@@ -314,6 +316,13 @@ async fn after_compaction_a_fresh_replica_rebuilds_the_same_state() {
     let fresh = r.add();
     let fresh = r.fixtures[fresh].start().await;
     assert_eq!((all_policies(&fresh).await, keys(&fresh).await), expected);
+    let topic = consume(&r.state, records(&r.state).await).await;
+    let clear = topic
+        .iter()
+        .filter_map(|m| rdkafka::Message::payload(m))
+        .filter(|p| p.windows(secret.len()).any(|w| w == secret.as_bytes()))
+        .count();
+    assert_eq!(clear, 0, "the state log holds a key's secret in clear");
 }
 
 async fn keys(gw: &Gateway) -> Value {
