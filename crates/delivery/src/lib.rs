@@ -17,6 +17,7 @@ mod metrics;
 mod partition;
 mod record;
 mod sink;
+mod split;
 
 pub use batch::{Batch, Item};
 pub use config::{BatchLimits, ConfigError, EngineConfig, RetryPolicy, Streams, VARS, env, vars};
@@ -28,3 +29,4 @@ pub use error::EngineError;
 pub use metrics::Metrics;
 pub use record::{Body, Exported, Source, Stream};
 pub use sink::{Accepted, EncodeError, SendError, Sink};
+pub use split::{Answer, Delivered, send_splitting};

@@ -16,15 +16,22 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 /// gzip level of request bodies: most of the size gain at a fraction of level 6's CPU.
 const GZIP_LEVEL: u32 = 3;
 
+/// The longest `Retry-After` honoured: a receiver cannot park a sink for longer.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
 /// The wait a `Retry-After` header asks for: delay-seconds or an HTTP date (relative to `now`;
-/// a date in the past means no wait). `None` when absent or unreadable.
+/// a date in the past means no wait), at most [`MAX_RETRY_AFTER`]. `None` when absent or
+/// unreadable.
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// What the engine does about a request that got no answer: TLS failures are Fatal (the
@@ -167,6 +174,22 @@ mod tests {
         );
         assert_eq!(retry_after(&headers("soon"), now), None);
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn a_hostile_retry_after_cannot_park_a_sink() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        for huge in [
+            "18446744073709551615",
+            "1000000000",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(
+                retry_after(&headers(huge), now),
+                Some(MAX_RETRY_AFTER),
+                "{huge}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //!
 //! - [`client`]: a reqwest client over rustls with TLS verification on, an optional CA file, an
 //!   explicit `insecure` switch that logs a warning, and timeouts ([`ClientOptions`]);
-//! - [`retry_after`]: the `Retry-After` header in seconds or as an HTTP date;
+//! - [`retry_after`]: the `Retry-After` header in seconds or as an HTTP date, capped at
+//!   [`MAX_RETRY_AFTER`] so a receiver cannot park a sink;
+//! - [`Level`] and [`label`]: a record's log level and an enum value's schema name, one
+//!   mapping for every log destination;
 //! - [`transport_error`] and [`status_error`]: failures mapped onto the delivery engine's
 //!   [`SendError`](docket_delivery::SendError) (timeouts, connection errors, 408, 429 and 5xx
 //!   retry; 401 and 403 are a refused credential);
@@ -14,10 +17,12 @@
 
 mod client;
 mod failure;
+mod level;
 mod probe;
 mod secret;
 
 pub use client::{BuildError, ClientOptions, client};
-pub use failure::{body_prefix, gzip, retry_after, status_error, transport_error};
+pub use failure::{MAX_RETRY_AFTER, body_prefix, gzip, retry_after, status_error, transport_error};
+pub use level::{Level, label};
 pub use probe::{Probe, ProbeError};
 pub use secret::{Secret, SecretError};

@@ -5,9 +5,8 @@
 
 use docket_delivery::{Body, EncodeError, Exported};
 use docket_records::{Audit, EnrichedDecision, Micros};
+use docket_sink_http::{Level, label};
 use serde::Serialize;
-
-use crate::status::Level;
 
 /// The intake's limit for one log entry, in bytes of JSON.
 pub const MAX_ENTRY_BYTES: usize = 1_000_000;
@@ -190,14 +189,6 @@ pub fn message(record: &Body) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
-}
-
-/// An enum value's name in the records' schema (`DENY`, `NO_RECENT_EDIT`, `SUCCESS`).
-pub fn label(value: &impl Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
 }
 
 #[cfg(test)]

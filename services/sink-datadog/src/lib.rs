@@ -8,8 +8,6 @@ pub mod check;
 pub mod config;
 pub mod encode;
 pub mod send;
-pub mod split;
-pub mod status;
 
 use docket_config::{Help, Var, Vars};
 use docket_delivery::{ConfigError, EngineError, Handles, Shutdown};

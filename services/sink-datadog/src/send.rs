@@ -5,7 +5,9 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use docket_delivery::{Accepted, Batch, EncodeError, Exported, SendError, Sink};
+use docket_delivery::{
+    Accepted, Answer, Batch, Delivered, EncodeError, Exported, SendError, Sink, send_splitting,
+};
 use docket_records::Micros;
 use docket_sink_http::{status_error, transport_error};
 use reqwest::StatusCode;
@@ -13,7 +15,6 @@ use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 
 use crate::config::{DatadogConfig, LOGS_PATH};
 use crate::encode;
-use crate::split::{Answer, Delivered, send_splitting};
 
 /// The hop named in errors.
 pub const HOP: &str = "Datadog logs intake";
@@ -22,8 +23,6 @@ pub const API_KEY_HEADER: &str = "DD-API-KEY";
 /// The intake refuses entries older than 18 hours; entries older than this when sent are
 /// re-stamped (one hour of margin for retries and clock skew).
 pub const LATE_AFTER: Duration = Duration::from_secs(17 * 3_600);
-/// The longest `Retry-After` honoured: a receiver cannot park the sink for longer.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// Most bytes of an error answer kept for the reason.
 const MAX_DETAIL: usize = 2_048;
 
@@ -119,10 +118,10 @@ impl DatadogSink {
 
     fn scrub(&self, e: SendError) -> SendError {
         match e {
-            SendError::Retry { reason, after } => cap_retry_after(SendError::Retry {
+            SendError::Retry { reason, after } => SendError::Retry {
                 reason: self.redact(&reason),
                 after,
-            }),
+            },
             SendError::Credential { reason } => SendError::Credential {
                 reason: self.redact(&reason),
             },
@@ -161,17 +160,6 @@ fn fatal(e: EncodeError) -> SendError {
     }
 }
 
-/// `e` with its `Retry-After` capped at [`MAX_RETRY_AFTER`].
-pub fn cap_retry_after(e: SendError) -> SendError {
-    match e {
-        SendError::Retry { reason, after } => SendError::Retry {
-            reason,
-            after: after.map(|a| a.min(MAX_RETRY_AFTER)),
-        },
-        other => other,
-    }
-}
-
 impl Sink for DatadogSink {
     fn encode(&self, record: &Exported) -> Result<Vec<u8>, EncodeError> {
         encode::entry(record, &self.config.entries)
@@ -179,25 +167,5 @@ impl Sink for DatadogSink {
 
     async fn send(&self, batch: &Batch) -> Result<Accepted, SendError> {
         send_splitting(batch, &self.delivered, |part| self.post(batch, part)).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_hostile_retry_after_cannot_park_the_sink() {
-        let e = cap_retry_after(SendError::Retry {
-            reason: "busy".to_owned(),
-            after: Some(Duration::from_secs(1_000_000_000)),
-        });
-        assert_eq!(
-            e,
-            SendError::Retry {
-                reason: "busy".to_owned(),
-                after: Some(MAX_RETRY_AFTER)
-            }
-        );
     }
 }

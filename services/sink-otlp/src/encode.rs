@@ -6,8 +6,7 @@
 
 use docket_delivery::{Body, EncodeError, Exported};
 use docket_records::{Audit, EnrichedDecision, Micros};
-use docket_sink_datadog::encode::label;
-use docket_sink_datadog::status::Level;
+use docket_sink_http::{Level, label};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;

@@ -3,10 +3,10 @@
 //! engine's decisions (OTLP/HTTP: 429, 502, 503, 504 retry; 400 is split to find the refused
 //! records; a partial success dead-letters what was rejected; 401/403 stop).
 
-use docket_delivery::{Accepted, Batch, EncodeError, Exported, SendError, Sink};
+use docket_delivery::{
+    Accepted, Answer, Batch, Delivered, EncodeError, Exported, SendError, Sink, send_splitting,
+};
 use docket_records::Micros;
-use docket_sink_datadog::send::cap_retry_after;
-use docket_sink_datadog::split::{Answer, Delivered, send_splitting};
 use docket_sink_http::{status_error, transport_error};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -133,9 +133,9 @@ async fn answer(mut response: reqwest::Response, part: Vec<usize>) -> Answer {
     let detail = printable(&body);
     match status.as_u16() {
         400 | 413 => Answer::Refused(format!("{HOP} answered {status}: {detail}")),
-        429 | 502 | 503 | 504 | 401 | 403 => Answer::Failed(cap_retry_after(status_error(
-            HOP, status, &headers, &detail,
-        ))),
+        429 | 502 | 503 | 504 | 401 | 403 => {
+            Answer::Failed(status_error(HOP, status, &headers, &detail))
+        }
         _ => Answer::Failed(SendError::Fatal {
             reason: format!("{HOP} answered {status} (not retryable in OTLP/HTTP): {detail}"),
         }),

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Mutex;
 
-use docket_delivery::{Accepted, Batch, SendError};
+use crate::{Accepted, Batch, SendError};
 
 /// How the destination answered one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,7 @@ where
 mod tests {
     use std::sync::Mutex;
 
-    use docket_delivery::{Item, Stream};
+    use crate::{Item, Stream};
     use docket_records::Micros;
 
     use super::*;
