@@ -83,7 +83,9 @@ pub enum GatewayError {
 
 /// Runs the gateway until `shutdown` fires; then `/readyz` answers 503, the listener closes,
 /// requests in flight finish (within the shutdown grace), and only then is the publisher
-/// closed, so every answered request's records are sent or spooled.
+/// closed, so every answered request's records are sent or spooled; last, the log is synced
+/// and its cursor saved ([`Publisher::flush`]), so a power cut after exit loses nothing
+/// answered, even if the publishing task ended early.
 pub async fn run(config: GatewayConfig, shutdown: Shutdown) -> Result<(), GatewayError> {
     let metrics = Metrics::new();
     let store = match &config.state_topic {
@@ -113,8 +115,13 @@ pub async fn run(config: GatewayConfig, shutdown: Shutdown) -> Result<(), Gatewa
     });
     health.set_ready(true);
     tracing::info!(addr = %app.config.listen, "docket-gateway serving");
+    let publisher = app.publisher.clone();
     api::serve(listener, app, shutdown).await;
     let _ = close.send(());
     let _ = publishing.await;
+    publisher
+        .flush()
+        .await
+        .map_err(publish::PublishError::from)?;
     Ok(())
 }

@@ -17,6 +17,7 @@ use docket_kafka::KafkaSettings;
 use serde::{Deserialize, Serialize};
 
 use crate::policy::Policy;
+pub use crate::publish::FsyncPolicy;
 use crate::store::{ApiKey, Model, Provider, State};
 pub use raw::RawConfig;
 
@@ -76,6 +77,8 @@ pub struct SpoolConfig {
     pub segment_bytes: u64,
     /// Behaviour when full.
     pub on_full: OnSpoolFull,
+    /// When the log is synced to the disk.
+    pub fsync: FsyncPolicy,
 }
 
 /// Limits of the HTTP server's connections.

@@ -8,7 +8,10 @@ use docket_config::{Var, Vars};
 use docket_kafka::{KafkaSettings, topic};
 use serde::Deserialize;
 
-use super::{Admin, ConfigError, GatewayConfig, HttpLimits, OnSpoolFull, Seed, SpoolConfig, vars};
+use super::{
+    Admin, ConfigError, FsyncPolicy, GatewayConfig, HttpLimits, OnSpoolFull, Seed, SpoolConfig,
+    vars,
+};
 use crate::names::ECHO_PROVIDER;
 use crate::store::{Provider, ProviderKind, State};
 
@@ -52,6 +55,8 @@ pub struct RawConfig {
     pub spool_max_bytes: u64,
     /// `fail_closed` or `fail_open`.
     pub on_spool_full: String,
+    /// `never` or a period: when the write-ahead log is synced to the disk.
+    pub spool_fsync: String,
     /// Body limit in bytes.
     pub max_body_bytes: usize,
     /// Kafka acknowledgement timeout.
@@ -94,6 +99,7 @@ impl Default for RawConfig {
             state_topic: String::new(),
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             on_spool_full: "fail_closed".to_owned(),
+            spool_fsync: "never".to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             delivery_timeout: DEFAULT_DELIVERY_TIMEOUT.to_owned(),
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT.to_owned(),
@@ -163,6 +169,7 @@ impl RawConfig {
         text(&vars::STATE_DIR, &mut self.state_dir);
         text(&vars::STATE_TOPIC, &mut self.state_topic);
         text(&vars::ON_SPOOL_FULL, &mut self.on_spool_full);
+        text(&vars::SPOOL_FSYNC, &mut self.spool_fsync);
         text(&vars::PROVIDER_KEY_PREFIX, &mut self.provider_key_prefix);
         let durations = [
             (&vars::DELIVERY_TIMEOUT, &mut self.delivery_timeout),
@@ -214,6 +221,8 @@ impl RawConfig {
             }
         };
         positive("spool_max_bytes", self.spool_max_bytes)?;
+        let fsync = FsyncPolicy::parse(&self.spool_fsync)
+            .map_err(|reason| ConfigError::new("spool_fsync", reason))?;
         positive("max_body_bytes", self.max_body_bytes as u64)?;
         validate_admins(&self.admins)?;
         let http = self.http_limits()?;
@@ -232,6 +241,7 @@ impl RawConfig {
                 max_bytes: self.spool_max_bytes,
                 segment_bytes: SEGMENT_BYTES.min(self.spool_max_bytes),
                 on_full,
+                fsync,
             },
             state_dir,
             state_topic: Some(self.state_topic).filter(|t| !t.is_empty()),
@@ -419,6 +429,21 @@ mod tests {
             .validate(KafkaSettings::default())
             .unwrap_err();
         assert_eq!(e.variable(), "max_connections");
+    }
+
+    #[test]
+    fn the_fsync_policy_is_read_from_its_declared_variable() {
+        let load = |value: &str| {
+            RawConfig::load(&vars(&[(vars::SPOOL_FSYNC.name, value)]))
+                .unwrap()
+                .validate(KafkaSettings::default())
+        };
+        let c = load("100ms").unwrap();
+        assert_eq!(c.spool.fsync, FsyncPolicy::Every(Duration::from_millis(100)));
+        assert_eq!(load("").unwrap().spool.fsync, FsyncPolicy::Never);
+        for bad in ["0s", "always", "\u{202e}1s"] {
+            assert_eq!(load(bad).unwrap_err().variable(), "spool_fsync", "{bad}");
+        }
     }
 
     #[test]

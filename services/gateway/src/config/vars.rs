@@ -43,6 +43,12 @@ pub const ON_SPOOL_FULL: Var = Var::new(
     "fail_closed (503 while full) or fail_open (serve, count drops)",
 )
 .default("fail_closed");
+/// When the write-ahead log is synced to the disk: `never` or a period.
+pub const SPOOL_FSYNC: Var = Var::new(
+    "DOCKET_GATEWAY_SPOOL_FSYNC",
+    "never, or a period (100ms): the log is synced at most this long after an append",
+)
+.default("never");
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: Var = Var::new(
     "DOCKET_GATEWAY_MAX_BODY_BYTES",
@@ -117,6 +123,7 @@ pub const VARS: &[Var] = &[
     STATE_TOPIC,
     SPOOL_MAX_BYTES,
     ON_SPOOL_FULL,
+    SPOOL_FSYNC,
     MAX_BODY_BYTES,
     DELIVERY_TIMEOUT,
     UPSTREAM_TIMEOUT,

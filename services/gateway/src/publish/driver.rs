@@ -139,7 +139,6 @@ pub fn start(
         config.spool.max_bytes,
         config.spool.segment_bytes,
     )?;
-    let fsync = FsyncPolicy::from_env()?;
     let left_over = !spool.is_empty();
     let start_at = if left_over {
         spool.cursor()
@@ -176,7 +175,7 @@ pub fn start(
         full,
         metrics,
         delivery_timeout: config.delivery_timeout,
-        fsync,
+        fsync: config.spool.fsync,
         last_sync: Instant::now(),
         acks_tx,
         drain_tx,

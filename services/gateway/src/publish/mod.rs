@@ -25,8 +25,6 @@ use spool::{Pos, Spool, SpoolError};
 
 /// Kafka header carrying the record's `event_id`, read back by [`replay`].
 pub const EVENT_ID_HEADER: &str = "docket.event_id";
-/// Environment variable of the fsync policy (see [`FsyncPolicy`]).
-pub const FSYNC_ENV: &str = "DOCKET_GATEWAY_SPOOL_FSYNC";
 
 /// Stream label of decision records.
 pub const DECISIONS: &str = "decisions";
@@ -89,9 +87,6 @@ pub enum PublishError {
     /// The spool could not be opened.
     #[error(transparent)]
     Spool(#[from] spool::SpoolError),
-    /// The fsync policy is not understood.
-    #[error("{FSYNC_ENV}: expected `never` or a period such as `100ms`, got {0:?}")]
-    Fsync(String),
 }
 
 /// When the log is synced to the disk itself. Appends are plain writes: a killed process
@@ -105,23 +100,19 @@ pub enum FsyncPolicy {
 }
 
 impl FsyncPolicy {
-    /// From [`FSYNC_ENV`]: `never` (default) or a humantime period.
-    pub fn from_env() -> Result<Self, PublishError> {
-        match std::env::var(FSYNC_ENV) {
-            Ok(v) => Self::parse(&v),
-            Err(_) => Ok(Self::Never),
-        }
-    }
-
-    /// `never` or a positive humantime period (`100ms`, `1s`).
-    pub fn parse(value: &str) -> Result<Self, PublishError> {
+    /// `never` or a positive humantime period (`100ms`, `1s`); the error says what is
+    /// expected (the configuration names the setting).
+    pub fn parse(value: &str) -> Result<Self, String> {
         let value = value.trim();
         if value == "never" {
             return Ok(Self::Never);
         }
         match humantime::parse_duration(value) {
             Ok(d) if !d.is_zero() => Ok(Self::Every(d)),
-            _ => Err(PublishError::Fsync(value.to_owned())),
+            _ => Err(format!(
+                "expected never or a period such as 100ms, got {:?}",
+                value.chars().take(32).collect::<String>()
+            )),
         }
     }
 }
