@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 /// How log lines are written.
 pub const LOG_FORMAT: Var = Var::new(
     "DOCKET_LOG_FORMAT",
-    "text (for people) or json (one object per line: timestamp, level, target, fields.message)",
+    "text (for people) or json (one object per line: timestamp, level, message, target, fields)",
 )
 .default("text");
 
@@ -31,15 +31,20 @@ impl LogFormat {
         vars.parsed_or_default(&LOG_FORMAT, |v| match v.trim() {
             "text" => Ok(Self::Text),
             "json" => Ok(Self::Json),
-            other => Err(format!("'{other}' is not text or json")),
+            other => Err(format!("{:?} is not text or json", shown(other))),
         })
     }
 }
 
+/// At most the first 32 characters of a refused value, for the error line.
+fn shown(value: &str) -> String {
+    value.chars().take(32).collect()
+}
+
 /// Logs to stderr in the format `vars` asks for, filtered by `RUST_LOG` (default `info`);
 /// colour codes only when stderr is a terminal, so log files and collectors get plain text.
-/// An invalid format is returned before anything is logged.
-pub fn init_logging(vars: &Vars) -> Result<(), ConfigError> {
+/// Returns the format chosen; an invalid one is refused before anything is logged.
+pub fn init_logging(vars: &Vars) -> Result<LogFormat, ConfigError> {
     let format = LogFormat::from_vars(vars)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -49,9 +54,13 @@ pub fn init_logging(vars: &Vars) -> Result<(), ConfigError> {
         LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
             .try_init(),
-        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_ansi(false)
+            .try_init(),
     };
-    Ok(())
+    Ok(format)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! What every service binary's `main` does: answer `--help` and `--version` from its declared
-//! variables and the log set-up's, set up logging, run with the environment until SIGTERM or Ctrl-C, and turn a
-//! failure into one line naming every cause, and exit status 1.
+//! variables and the log set-up's, set up logging, run with the environment until SIGTERM or
+//! Ctrl-C, and turn a failure into one line naming every cause, and exit status 1.
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use docket_config::{Help, Vars};
 
-use crate::logging::{LOG_VARS, init_logging};
+use crate::logging::{LOG_VARS, LogFormat, init_logging};
 use crate::shutdown::Shutdown;
 
 /// Runs a service: `run` gets the environment and the shutdown signal. `--help` lists the
@@ -33,16 +33,22 @@ where
         return code;
     }
     let vars = Vars::from_env();
-    if let Err(e) = init_logging(&vars) {
-        eprintln!("{}: error: {e}", help.binary);
-        return ExitCode::FAILURE;
-    }
+    let format = match init_logging(&vars) {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("{}: error: {e}", help.binary);
+            return ExitCode::FAILURE;
+        }
+    };
     match run(vars, Shutdown::on_signals()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let line = one_line(e.into().as_ref());
             tracing::error!("{} stopped: {line}", help.binary);
-            eprintln!("{}: error: {line}", help.binary);
+            // JSON logs stay JSON: the error event above already carries the line.
+            if format == LogFormat::Text {
+                eprintln!("{}: error: {line}", help.binary);
+            }
             ExitCode::FAILURE
         }
     }
