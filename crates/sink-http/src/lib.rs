@@ -13,16 +13,19 @@
 //! - [`gzip`]: a compressed request body; [`body_prefix`]: at most so many bytes of an answer;
 //! - [`Probe`] and [`ProbeError`]: a start-up check that tells apart an unreachable endpoint, a
 //!   TLS/transport mismatch and a refused credential, each a one-line error naming the hop;
+//! - [`RunError`]: why a sink stopped (settings, client, start-up check, engine);
 //! - [`Secret`]: a token whose `Debug` and `Display` never show it.
 
 mod client;
 mod failure;
 mod level;
 mod probe;
+mod run;
 mod secret;
 
 pub use client::{BuildError, ClientOptions, client};
 pub use failure::{MAX_RETRY_AFTER, body_prefix, gzip, retry_after, status_error, transport_error};
 pub use level::{Level, label};
 pub use probe::{Probe, ProbeError};
+pub use run::RunError;
 pub use secret::{Secret, SecretError};

@@ -9,36 +9,19 @@ pub mod encode;
 pub mod send;
 
 use docket_config::{Help, Var, Vars};
-use docket_delivery::{ConfigError, EngineError, Handles, Shutdown};
+use docket_delivery::{Handles, Shutdown};
 use docket_kafka::KafkaSettings;
-use docket_sink_http::{BuildError, ProbeError};
-use thiserror::Error;
+pub use docket_sink_http::RunError;
 
 use crate::config::{Config, SINK_NAME};
 use crate::send::{HOP, OtlpSink};
-
-/// Why the sink stopped.
-#[derive(Debug, Error)]
-pub enum RunError {
-    /// A setting is invalid.
-    #[error("invalid setting {0}")]
-    Config(#[from] ConfigError),
-    /// The HTTP client cannot be built (CA file, TLS settings).
-    #[error("{HOP}: {0}")]
-    Client(#[from] BuildError),
-    /// The start-up check failed: unreachable, transport mismatch or credentials refused.
-    #[error("start-up check failed: {0}")]
-    Check(#[from] ProbeError),
-    /// The engine stopped.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-}
 
 /// Runs the sink configured by `vars` until `shutdown` fires or a fatal error stops it.
 pub async fn run(vars: &Vars, shutdown: Shutdown) -> Result<(), RunError> {
     let config = Config::from_vars(vars)?;
     let settings = KafkaSettings::from_config(vars)?;
-    let client = docket_sink_http::client(&config.otlp.client, HOP)?;
+    let client =
+        docket_sink_http::client(&config.otlp.client, HOP).map_err(RunError::client(HOP))?;
     let url = config.otlp.logs_url.clone();
     let gzip = config.otlp.gzip;
     let sink = OtlpSink::new(client, config.otlp);
