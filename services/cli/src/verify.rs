@@ -133,7 +133,8 @@ async fn wait(
     }
     while outcomes.iter().any(|o| o.arrived_after_ms.is_none()) && start.elapsed() < timeout {
         for (i, d) in destinations.iter_mut().enumerate() {
-            d.refresh().await?;
+            d.refresh(&[&decision.correlation_id, &audit.request_id])
+                .await?;
             let [dec, aud] = &mut outcomes[i * 2..i * 2 + 2] else {
                 unreachable!()
             };

@@ -3,7 +3,7 @@
 //! record's body and attributes are turned back into plain JSON. Only lines written after
 //! `verify` started are read.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
@@ -14,7 +14,6 @@ use crate::error::CliError;
 pub struct CollectorReader {
     path: PathBuf,
     offset: u64,
-    tail: String,
     records: Vec<Value>,
 }
 
@@ -26,7 +25,6 @@ impl CollectorReader {
         Self {
             path,
             offset,
-            tail: String::new(),
             records: Vec::new(),
         }
     }
@@ -36,27 +34,50 @@ impl CollectorReader {
         &self.records
     }
 
-    /// Reads the lines appended since the last call.
-    pub fn refresh(&mut self) -> Result<(), CliError> {
-        let Ok(mut file) = std::fs::File::open(&self.path) else {
+    /// Reads the lines appended since the last call, at most [`MAX_READ`] bytes, keeping only
+    /// log records that mention one of `needles` (other runs and benchmarks may write millions
+    /// of records to the same file meanwhile).
+    pub fn refresh(&mut self, needles: &[&str]) -> Result<(), CliError> {
+        let Ok(file) = std::fs::File::open(&self.path) else {
             return Ok(()); // nothing received yet
         };
         let what = format!("reading {}", self.path.display());
-        file.seek(SeekFrom::Start(self.offset))
+        if file.metadata().map_err(CliError::io(what.clone()))?.len() < self.offset {
+            self.offset = 0; // the exporter rotated the file: read the new one from its start
+        }
+        let mut reader = BufReader::new(file);
+        reader
+            .seek(SeekFrom::Start(self.offset))
             .map_err(CliError::io(what.clone()))?;
-        let mut text = String::new();
-        let read = file.read_to_string(&mut text).map_err(CliError::io(what))?;
-        self.offset += read as u64;
-        self.tail.push_str(&text);
-        while let Some(end) = self.tail.find('\n') {
-            let line: String = self.tail.drain(..=end).collect();
+        let mut read = 0;
+        let mut line = String::new();
+        while read < MAX_READ {
+            line.clear();
+            let n = reader
+                .read_line(&mut line)
+                .map_err(CliError::io(what.clone()))?;
+            if n == 0 || !line.ends_with('\n') {
+                break; // the end, or a line still being written: read it whole next time
+            }
+            read += n as u64;
+            self.offset += n as u64;
+            if !needles.iter().any(|n| line.contains(n)) {
+                continue;
+            }
             if let Ok(export) = serde_json::from_str::<Value>(&line) {
-                self.records.extend(log_records(&export));
+                let hits = log_records(&export).into_iter().filter(|r| {
+                    let text = r.to_string();
+                    needles.iter().any(|n| text.contains(n))
+                });
+                self.records.extend(hits);
             }
         }
         Ok(())
     }
 }
+
+/// The most bytes one refresh reads.
+const MAX_READ: u64 = 64 * 1024 * 1024;
 
 /// Every log record of an export as `{"body": ..., "attributes": {...}}` in plain JSON.
 fn log_records(export: &Value) -> Vec<Value> {

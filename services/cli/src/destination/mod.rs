@@ -59,11 +59,11 @@ impl Destination {
         }
     }
 
-    /// Reads what arrived since the last call.
-    pub async fn refresh(&mut self) -> Result<(), CliError> {
+    /// Reads what arrived since the last call, keeping what mentions one of `needles`.
+    pub async fn refresh(&mut self, needles: &[&str]) -> Result<(), CliError> {
         match self {
-            Self::S3(r) => r.refresh().await,
-            Self::Collector(_, r) => r.refresh(),
+            Self::S3(r) => r.refresh(needles).await,
+            Self::Collector(_, r) => r.refresh(needles),
         }
     }
 

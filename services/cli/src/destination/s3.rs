@@ -44,10 +44,11 @@ impl S3Reader {
     }
 
     /// Lists the bucket and reads every new object written since the start.
-    pub async fn refresh(&mut self) -> Result<(), CliError> {
+    /// (only lines that mention one of `needles` are kept).
+    pub async fn refresh(&mut self, needles: &[&str]) -> Result<(), CliError> {
         for key in self.new_keys().await? {
             let body = self.get(&key).await?;
-            self.records.extend(lines(&body));
+            self.records.extend(lines(&body, needles));
             self.seen.insert(key);
         }
         Ok(())
@@ -97,8 +98,9 @@ impl S3Reader {
     }
 }
 
-/// The JSON lines of a gzip NDJSON body (unreadable lines are skipped).
-fn lines(gzip: &[u8]) -> Vec<Value> {
+/// The JSON lines of a gzip NDJSON body that mention one of `needles` (unreadable lines are
+/// skipped).
+fn lines(gzip: &[u8], needles: &[&str]) -> Vec<Value> {
     let mut text = String::new();
     if flate2::read::GzDecoder::new(gzip)
         .read_to_string(&mut text)
@@ -107,6 +109,7 @@ fn lines(gzip: &[u8]) -> Vec<Value> {
         return Vec::new();
     }
     text.lines()
+        .filter(|l| needles.iter().any(|n| l.contains(n)))
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
