@@ -13,10 +13,8 @@ mod sink;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 use std::time::Duration;
 
 use docket_kafka::header;
@@ -25,7 +23,7 @@ use rdkafka::Message;
 use rdkafka::message::Headers;
 use serde_json::Value;
 use sink::{
-    committed, end_offsets, free_port, http_get, produce_audit, produce_decisions, wait_for,
+    SinkRun, committed, end_offsets, free_port, produce_audit, produce_decisions, wait_for,
 };
 
 /// Longer waits for whole runs of the sink.
@@ -94,86 +92,11 @@ impl World {
     }
 }
 
-/// The `docket-sink-splunk` binary, built once per test run.
-fn binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| support::binary("docket-sink-splunk", "docket-sink-splunk"))
-        .clone()
-}
-
-/// One run of the sink, its stderr in a file.
-struct Splunk {
-    child: Child,
-    log: PathBuf,
-    http: SocketAddr,
-}
-
-impl Splunk {
-    fn spawn(env: &BTreeMap<String, String>) -> Self {
-        let port = free_port();
-        let log = std::env::temp_dir().join(format!("docket-splunk-{}.log", support::short_id()));
-        let child = Command::new(binary())
-            .envs(env)
-            .env("DOCKET_SINK_HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start docket-sink-splunk");
-        Self {
-            child,
-            log,
-            http: SocketAddr::from(([127, 0, 0, 1], port)),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_exit(&mut self) -> ExitStatus {
-        let child = &mut self.child;
-        wait_for("the sink to exit", RUN_DEADLINE, || {
-            let r = child.try_wait().expect("try_wait");
-            async move { r }
-        })
-        .await
-    }
-
-    /// SIGTERM (the consumer leaves its group), then the exit.
-    async fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(status.expect("kill -TERM").success());
-        self.wait_exit().await
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-
-    async fn metric(&self, name: &str) -> f64 {
-        let Ok(text) = http_get(self.http, "/metrics").await else {
-            return 0.0;
-        };
-        text.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-}
-
-impl Drop for Splunk {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The sink's package and binary.
+const BINARY: &str = "docket-sink-splunk";
 
 /// Prints the sink's log when the test fails while it lives.
-struct LogOnPanic<'a>(&'a Splunk);
+struct LogOnPanic<'a>(&'a SinkRun);
 
 impl Drop for LogOnPanic<'_> {
     fn drop(&mut self) {
@@ -289,7 +212,8 @@ async fn records_reach_the_collectors_hec_receiver_with_every_field() {
     let decisions = produce_decisions(&world.decisions, 6).await;
     let audit = produce_audit(&world.audit, 2).await;
     let keys: BTreeSet<String> = decisions.iter().chain(&audit).cloned().collect();
-    let _sink = Splunk::spawn(
+    let _sink = SinkRun::spawn(
+        BINARY,
         &world
             .env(&url, TOKEN)
             .into_iter()
@@ -391,7 +315,7 @@ async fn nothing_is_committed_before_the_indexer_acknowledges() {
     let fake = FakeHec::start(TOKEN, true).await;
     fake.hold_acks(true);
     let ids = produce_both(&world, 10, 3).await;
-    let sink = Splunk::spawn(&with_ack(world.env(&fake.url(), TOKEN), "3m"));
+    let sink = SinkRun::spawn(BINARY, &with_ack(world.env(&fake.url(), TOKEN), "3m"));
     wait_ids(&fake, &ids).await;
     wait_for("acks pending", RUN_DEADLINE, || async {
         (sink.metric("docket_sink_splunk_pending_acks").await >= 1.0).then_some(())
@@ -415,7 +339,7 @@ async fn a_lost_ack_is_resent_after_the_timeout() {
     let ids = produce_decisions(&world.decisions, 5).await;
     let mut env = with_ack(world.env(&fake.url(), TOKEN), "1s");
     env.insert("DOCKET_SINK_STREAMS".to_owned(), "decisions".to_owned());
-    let _sink = Splunk::spawn(&env);
+    let _sink = SinkRun::spawn(BINARY, &env);
     wait_for("every offset committed", RUN_DEADLINE, || async {
         (committed(&world.group, &world.decisions, PARTITIONS)
             == end_offsets(&world.decisions, PARTITIONS)
@@ -441,12 +365,12 @@ async fn sigkill_with_pending_acks_then_restart_delivers_every_record() {
     fake.hold_acks(true);
     let ids = produce_both(&world, 30, 5).await;
     let env = with_ack(world.env(&fake.url(), TOKEN), "3m");
-    let mut first = Splunk::spawn(&env);
+    let mut first = SinkRun::spawn(BINARY, &env);
     wait_ids(&fake, &ids).await;
     first.kill();
     assert_eq!(world.committed(), vec![None; 3]);
     fake.hold_acks(false);
-    let _second = Splunk::spawn(&env);
+    let _second = SinkRun::spawn(BINARY, &env);
     world.wait_all_committed().await;
     let got: BTreeSet<String> = fake.event_ids().into_iter().collect();
     assert_eq!(got, ids);
@@ -468,7 +392,7 @@ async fn busy_throttled_slow_and_dropped_answers_lose_nothing() {
         Fault::Busy,
     ]);
     let ids = produce_both(&world, 40, 5).await;
-    let sink = Splunk::spawn(&world.env(&fake.url(), TOKEN));
+    let sink = SinkRun::spawn(BINARY, &world.env(&fake.url(), TOKEN));
     let guard = LogOnPanic(&sink);
     world.wait_all_committed().await;
     drop(guard);
@@ -486,7 +410,7 @@ async fn an_event_hec_refuses_goes_to_the_dead_letter_topic_alone() {
     fake.refuse_event(&bad);
     let mut env = world.env(&fake.url(), TOKEN);
     env.insert("DOCKET_SINK_STREAMS".to_owned(), "decisions".to_owned());
-    let _sink = Splunk::spawn(&env);
+    let _sink = SinkRun::spawn(BINARY, &env);
     let dead = support::consume(&world.dlq, 1).await;
     let reason = dead[0]
         .headers()
@@ -503,8 +427,8 @@ async fn an_event_hec_refuses_goes_to_the_dead_letter_topic_alone() {
 // ------------------------------------------------------------------ start-up errors
 
 async fn stops_with(env: &BTreeMap<String, String>) -> String {
-    let mut sink = Splunk::spawn(env);
-    let status = sink.wait_exit().await;
+    let mut sink = SinkRun::spawn(BINARY, env);
+    let status = sink.wait_exit(RUN_DEADLINE).await;
     assert!(!status.success());
     sink.log()
 }
@@ -564,7 +488,7 @@ async fn replaying_the_splunk_group_leaves_the_s3_group_alone() {
         "DOCKET_KAFKA_PROP_SESSION_TIMEOUT_MS".to_owned(),
         "6000".to_owned(),
     );
-    let mut sink = Splunk::spawn(&env);
+    let mut sink = SinkRun::spawn(BINARY, &env);
     wait_for("the splunk group committed", RUN_DEADLINE, || async {
         done(&world.group).then_some(())
     })
@@ -581,7 +505,7 @@ async fn replaying_the_splunk_group_leaves_the_s3_group_alone() {
     )
     .await;
     assert!(done(&s3_group), "the S3 group moved");
-    let again = Splunk::spawn(&env);
+    let again = SinkRun::spawn(BINARY, &env);
     let _log = LogOnPanic(&again);
     wait_for("every record delivered twice", RUN_DEADLINE, || async {
         (fake.event_ids().len() == 2 * ids.len()).then_some(())

@@ -1,5 +1,5 @@
-//! Helpers of the sink end-to-end tests: the sink binary as a child process, unique
-//! buckets and multi-partition topics, producing records, reading exported objects back,
+//! Helpers of the sink end-to-end tests: the S3 sink binary ([`SinkProcess`]) and the HTTP
+//! sinks' ([`SinkRun`]) as child processes, unique buckets and multi-partition topics, producing records, reading exported objects back,
 //! the group's committed offsets, and a TCP proxy that can cut or blackhole the store.
 
 #![allow(dead_code)]
@@ -476,5 +476,90 @@ async fn relay(
     tokio::select! {
         _ = up => {}
         _ = down => {}
+    }
+}
+
+/// One run of an HTTP sink binary (Splunk HEC, Datadog, OTLP), its stderr captured to a file.
+pub struct SinkRun {
+    child: Child,
+    log: PathBuf,
+    /// The metrics and health endpoint.
+    pub http: SocketAddr,
+}
+
+impl SinkRun {
+    /// Starts binary `name` of package `name` with `vars` (and a free metrics port).
+    pub fn spawn(name: &str, vars: &BTreeMap<String, String>) -> Self {
+        let port = crate::support::free_port();
+        let log =
+            std::env::temp_dir().join(format!("{name}-{}.log", uuid::Uuid::now_v7().simple()));
+        let child = Command::new(crate::support::binary(name, name))
+            .envs(vars)
+            .env("DOCKET_SINK_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Self {
+            child,
+            log,
+            http: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    /// What the sink wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the process to exit by itself.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "the sink did not exit; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(status.expect("kill -TERM").success());
+        self.wait_exit(crate::support::DEADLINE).await
+    }
+
+    /// SIGKILL: the sink stops without leaving its group or committing.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    /// The sum of metric `name`'s series on `/metrics` (0 when unreachable).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let url = format!("http://{}/metrics", self.http);
+        let Ok(response) = reqwest::get(url).await else {
+            return 0.0;
+        };
+        let text = response.text().await.unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for SinkRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
