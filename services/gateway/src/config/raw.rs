@@ -439,7 +439,10 @@ mod tests {
                 .validate(KafkaSettings::default())
         };
         let c = load("100ms").unwrap();
-        assert_eq!(c.spool.fsync, FsyncPolicy::Every(Duration::from_millis(100)));
+        assert_eq!(
+            c.spool.fsync,
+            FsyncPolicy::Every(Duration::from_millis(100))
+        );
         assert_eq!(load("").unwrap().spool.fsync, FsyncPolicy::Never);
         for bad in ["0s", "always", "\u{202e}1s"] {
             assert_eq!(load(bad).unwrap_err().variable(), "spool_fsync", "{bad}");
