@@ -14,7 +14,7 @@ pub fn line(record: &Exported) -> Result<Vec<u8>, EncodeError> {
     Ok(bytes)
 }
 
-/// The gzip body of `items` (their lines, concatenated). CPU-bound: run it off the runtime.
+/// The gzip body of `items` (their lines, concatenated). CPU-bound: keep it off the async workers.
 pub fn gzip(items: &[Item], level: u32) -> Vec<u8> {
     let raw: usize = items.iter().map(|i| i.bytes.len()).sum();
     let mut encoder = GzEncoder::new(Vec::with_capacity(raw / 4), Compression::new(level));
