@@ -77,6 +77,27 @@ pub struct Exported {
     pub record: Body,
 }
 
+impl Exported {
+    /// `record` read at `source`, its identity, stream and time taken from the record.
+    pub fn new(record: Body, source: Source) -> Self {
+        let (event_id, time, stream) = match &record {
+            Body::Decision(d) => (
+                d.decision.event_id.clone(),
+                d.decision.time,
+                Stream::Decision,
+            ),
+            Body::Audit(a) => (a.event_id.clone(), a.time, Stream::Audit),
+        };
+        Self {
+            event_id,
+            stream,
+            time,
+            source,
+            record,
+        }
+    }
+}
+
 /// Decoders for the streams a sink takes, chosen by topic.
 pub struct Decoders {
     decisions_topic: String,
@@ -97,24 +118,11 @@ impl Decoders {
 
     /// Decodes the payload read at `source`.
     pub async fn decode(&self, payload: &[u8], source: Source) -> Result<Exported, CodecError> {
-        if source.topic == self.decisions_topic {
-            let record = self.decisions.decode(payload).await?;
-            Ok(Exported {
-                event_id: record.decision.event_id.clone(),
-                stream: Stream::Decision,
-                time: record.decision.time,
-                source,
-                record: Body::Decision(Box::new(record)),
-            })
+        let record = if source.topic == self.decisions_topic {
+            Body::Decision(Box::new(self.decisions.decode(payload).await?))
         } else {
-            let record = self.audit.decode(payload).await?;
-            Ok(Exported {
-                event_id: record.event_id.clone(),
-                stream: Stream::Audit,
-                time: record.time,
-                source,
-                record: Body::Audit(Box::new(record)),
-            })
-        }
+            Body::Audit(Box::new(self.audit.decode(payload).await?))
+        };
+        Ok(Exported::new(record, source))
     }
 }

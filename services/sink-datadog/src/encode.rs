@@ -193,7 +193,7 @@ pub fn message(record: &Body) -> String {
 
 #[cfg(test)]
 mod tests {
-    use docket_delivery::{Source, Stream};
+    use docket_delivery::Source;
     use docket_records::{Outcome, Verdict, samples};
 
     use super::*;
@@ -208,25 +208,12 @@ mod tests {
     }
 
     fn exported(record: Body) -> Exported {
-        let (event_id, time, stream) = match &record {
-            Body::Decision(d) => (
-                d.decision.event_id.clone(),
-                d.decision.time,
-                Stream::Decision,
-            ),
-            Body::Audit(a) => (a.event_id.clone(), a.time, Stream::Audit),
+        let source = Source {
+            topic: "t".to_owned(),
+            partition: 2,
+            offset: 40,
         };
-        Exported {
-            event_id,
-            stream,
-            time,
-            source: Source {
-                topic: "t".to_owned(),
-                partition: 2,
-                offset: 40,
-            },
-            record,
-        }
+        Exported::new(record, source)
     }
 
     fn parse(bytes: &[u8]) -> serde_json::Value {

@@ -183,31 +183,18 @@ pub fn any_value(json: serde_json::Value) -> AnyValue {
 
 #[cfg(test)]
 mod tests {
-    use docket_delivery::{Source, Stream};
+    use docket_delivery::Source;
     use docket_records::{Outcome, Verdict, samples};
 
     use super::*;
 
     fn exported(record: Body) -> Exported {
-        let (event_id, time, stream) = match &record {
-            Body::Decision(d) => (
-                d.decision.event_id.clone(),
-                d.decision.time,
-                Stream::Decision,
-            ),
-            Body::Audit(a) => (a.event_id.clone(), a.time, Stream::Audit),
+        let source = Source {
+            topic: "docket.decisions.enriched.v1".to_owned(),
+            partition: 3,
+            offset: 77,
         };
-        Exported {
-            event_id,
-            stream,
-            time,
-            source: Source {
-                topic: "docket.decisions.enriched.v1".to_owned(),
-                partition: 3,
-                offset: 77,
-            },
-            record,
-        }
+        Exported::new(record, source)
     }
 
     fn attr<'a>(r: &'a LogRecord, key: &str) -> Option<&'a Value> {
