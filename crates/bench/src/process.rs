@@ -22,6 +22,9 @@ pub struct Finished {
     pub elapsed: Duration,
     /// Peak resident set, KiB.
     pub peak_rss_kib: u64,
+    /// CPU time the child used (user and system, all its threads): on a shared machine a
+    /// steadier figure than the rate.
+    pub cpu: Duration,
 }
 
 impl Measured {
@@ -59,10 +62,12 @@ impl Measured {
         .await;
         let elapsed = self.started.elapsed();
         let peak_rss_kib = peak_rss_kib(pid);
+        let cpu = cpu_time(pid);
         self.stop().await;
         Finished {
             elapsed,
             peak_rss_kib,
+            cpu,
         }
     }
 
@@ -95,3 +100,26 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// CPU time process `pid` used so far (`utime` + `stime` of `/proc/<pid>/stat`); zero when
+/// unreadable.
+pub fn cpu_time(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis;
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after it.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return Duration::ZERO;
+    };
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_secs_f64(ticks as f64 / CLOCK_TICKS_PER_SEC)
+}
+
+/// `sysconf(_SC_CLK_TCK)`: 100 on every Linux architecture Docket builds for.
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;

@@ -59,15 +59,22 @@ impl Report {
     /// Prints one line: rates, ratio, peak RSS.
     pub fn print(&self) {
         println!(
-            "{}: {:.0} records/s, {:.1} MB/s, {:.1}s | ConsumerPerformance {:.0} records/s | ratio {:.3} | peak RSS {} MiB",
+            "{}: {:.0} records/s, {:.1} MB/s, {:.1}s | ConsumerPerformance {:.0} records/s | ratio {:.3} | peak RSS {} MiB | CPU {:.1} µs/record",
             self.name,
             self.rate.records,
             self.rate.mb,
             self.finished.elapsed.as_secs_f64(),
             self.reference.records,
             self.ratio(),
-            self.finished.peak_rss_kib / 1024
+            self.finished.peak_rss_kib / 1024,
+            self.cpu_per_record_us()
         );
+    }
+
+    /// CPU time the process used per record, microseconds.
+    pub fn cpu_per_record_us(&self) -> f64 {
+        let records = self.rate.records * self.finished.elapsed.as_secs_f64();
+        self.finished.cpu.as_secs_f64() * 1e6 / records.max(1.0)
     }
 
     /// Docket's records/s over the tool's.
