@@ -238,6 +238,24 @@ impl<T: Record> Decoder<T> {
         }
     }
 
+    /// Decodes one framed message without waiting: `None` when its schema id was not seen
+    /// yet (the caller then takes [`Self::decode`], which asks the registry).
+    pub fn decode_cached(&self, bytes: &[u8]) -> Option<Result<T, CodecError>> {
+        let (id, body) = match split_frame(bytes) {
+            Ok(frame) => frame,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let plan = self.plans.read().expect("plan cache lock").get(&id).cloned()?;
+        Some(match plan {
+            Plan::Direct => self.read_direct(id, body),
+            Plan::Resolve(writer) => read_with_writer(id, &writer.parsed, body)
+                .and_then(|value| resolve(id, value, T::schema()))
+                .and_then(|resolved| {
+                    apache_avro::from_value(&resolved).map_err(|e| mismatch::<T>(id, e))
+                }),
+        })
+    }
+
     fn read_direct(&self, id: u32, body: &[u8]) -> Result<T, CodecError> {
         let mut cursor = Cursor::new(body);
         let record = self
