@@ -1,8 +1,9 @@
 //! The S3 sink end to end against the real stack (Kafka, registry, s3s-fs): every record
 //! arrives once, a SIGKILL mid-upload loses and duplicates nothing, a replay rewrites the same
 //! keys, an unreachable store is waited out, a wrong credential stops the sink, poison
-//! records go to the dead-letter topic, and an object already under a key that names no
-//! offset stops the sink rather than being taken for the batch.
+//! records go to the dead-letter topic, an object already under a key that names no
+//! offset stops the sink rather than being taken for the batch, and a buffer filled by open
+//! batches none of which is full does not stop the sink.
 
 #[path = "support/sink.rs"]
 mod sink;
@@ -458,4 +459,40 @@ async fn an_existing_object_that_names_no_offset_stops_the_sink_with_nothing_com
         count, DECISION_PARTITIONS as usize,
         "only the foreign objects"
     );
+}
+
+/// The size of one S3 line of the sample decision the tests produce.
+fn sample_line_bytes() -> usize {
+    let record = docket_records::samples::enriched();
+    let source = docket_delivery::Source {
+        topic: "t".to_owned(),
+        partition: 0,
+        offset: 0,
+    };
+    let exported = docket_delivery::Exported::new(
+        docket_delivery::Body::Decision(Box::new(record)),
+        source,
+    );
+    docket_sink_s3::encode::line(&exported).expect("line").len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_buffer_full_of_open_batches_below_their_limit_is_still_sent() {
+    // Two partitions of about 30 records each, against an allowance of 45 records that is
+    // also the byte limit of one batch: no batch fills, yet together they fill the allowance
+    // and consumption pauses. Nothing is in flight, so only the engine sending an open batch
+    // under that pressure lets the sink go on.
+    let w = World::new("pressure").await;
+    let expected = w.produce(60, 0).await;
+    let limit = (sample_line_bytes() * 45).to_string();
+    let mut sink = w
+        .env()
+        .with("DOCKET_SINK_BATCH_MAX_RECORDS", "100000")
+        .with("DOCKET_SINK_BATCH_MAX_BYTES", &limit)
+        .with("DOCKET_SINK_MAX_BUFFERED_BYTES", &limit)
+        .spawn();
+    w.wait_delivered(&expected, &sink).await;
+    w.wait_committed_to_end().await;
+    assert!(sink.terminate().await.success(), "{}", sink.log());
+    assert_exactly_once(&w.objects().await, &expected);
 }

@@ -302,6 +302,7 @@ impl<S: Sink> State<S> {
         if !has_room {
             // Paused by back-pressure: not idle, the records are waiting in Kafka.
             self.last_message = Instant::now();
+            self.relieve_pressure();
             return;
         }
         if self.last_message.elapsed() < self.config.limits.idle_flush {
@@ -313,6 +314,27 @@ impl<S: Sink> State<S> {
             .filter_map(|(tp, p)| p.close_open().then(|| tp.clone()))
             .collect();
         for tp in closed {
+            self.pump(&tp);
+        }
+    }
+
+    /// Paused with nothing in flight, no send can free room: open batches, none full, hold
+    /// the whole allowance (many partitions each below the byte limit). Sends the largest.
+    fn relieve_pressure(&mut self) {
+        if self.partitions.values().any(Partition::is_sending) {
+            return;
+        }
+        let largest = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.open_bytes() > 0)
+            .max_by_key(|(_, p)| p.open_bytes())
+            .map(|(tp, _)| tp.clone());
+        if let Some(tp) = largest {
+            tracing::debug!(%tp, "buffer full with nothing in flight; sending the largest open batch");
+            if let Some(p) = self.partitions.get_mut(&tp) {
+                p.close_open();
+            }
             self.pump(&tp);
         }
     }

@@ -69,6 +69,11 @@ impl<H> Partition<H> {
         }
     }
 
+    /// Bytes in the open batch.
+    pub fn open_bytes(&self) -> usize {
+        self.open.as_ref().map_or(0, Batch::bytes)
+    }
+
     /// Closes the open batch (the consumer is idle); whether there was one.
     pub fn close_open(&mut self) -> bool {
         let closed = self.open.take();
