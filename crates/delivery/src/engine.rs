@@ -1,7 +1,8 @@
 //! The one consumer loop every sink runs: a single `select!` over finished sends, ownership
-//! changes, the idle-flush timer, shutdown and new messages. Offsets are committed only up to
-//! the first record not yet accepted by the destination, per partition, in order. A
-//! partition's bookkeeping is in [`crate::partition`], sending in [`crate::deliver`].
+//! changes, prepared records, the idle-flush timer, shutdown and new messages. Offsets are
+//! committed only up to the first record not yet accepted by the destination, per partition,
+//! in order. Decoding and encoding run off the loop in [`crate::prepare`], a partition's
+//! bookkeeping is in [`crate::partition`], sending in [`crate::deliver`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::dlq::DeadLetters;
 use crate::error::EngineError;
 use crate::metrics::Metrics;
 use crate::partition::Partition;
+use crate::prepare::{Chunk, Pipeline, Prepared, Raw};
 use crate::record::{Decoders, Exported, Source, Stream};
 use crate::sink::{Accepted, SendError, Sink};
 
@@ -84,10 +86,13 @@ pub async fn run<S: Sink>(
         })?;
     let (done_tx, done) = mpsc::unbounded_channel();
     let dlq = DeadLetters::new(producer, &config.dlq_topic, metrics.clone());
+    let decoders = Arc::new(Decoders::new(&registry, &config.decisions_topic));
+    let sink = Arc::new(sink);
     let mut state = State {
-        decoders: Decoders::new(&registry, &config.decisions_topic),
+        pipeline: Pipeline::new(Arc::clone(&decoders), Arc::clone(&sink)),
+        decoders,
         delivery: Delivery {
-            sink: Arc::new(sink),
+            sink,
             dlq,
             retry: config.retry,
             metrics: metrics.clone(),
@@ -126,7 +131,8 @@ fn consumer(
 
 struct State<S: Sink> {
     config: EngineConfig,
-    decoders: Decoders,
+    decoders: Arc<Decoders>,
+    pipeline: Pipeline<S>,
     delivery: Delivery<S>,
     partitions: HashMap<TopicPartition, Partition<JoinHandle<()>>>,
     buffered: usize,
@@ -146,19 +152,24 @@ impl<S: Sink> State<S> {
     ) -> Result<(), EngineError> {
         let mut tick = tokio::time::interval(FLUSH_TICK);
         loop {
+            self.pipeline.dispatch();
             let has_room = self.buffered < self.config.max_buffered_bytes;
+            let can_read = has_room && self.pipeline.has_room();
             tokio::select! {
                 biased;
                 _ = shutdown.wait() => break,
                 Some(d) = done.recv() => self.on_done(consumer, d)?,
                 Some(e) = events.recv() => self.on_ownership(e),
+                Some(chunk) = self.pipeline.next() => {
+                    self.on_chunk(consumer, chunk, &shutdown).await?;
+                }
                 _ = tick.tick() => self.flush_idle(has_room),
-                msg = consumer.recv(), if has_room => {
+                msg = consumer.recv(), if can_read => {
                     while let Ok(e) = events.try_recv() {
                         self.on_ownership(e);
                     }
                     match msg {
-                        Ok(m) => self.on_message(consumer, &m, &shutdown).await?,
+                        Ok(m) => self.on_message(&m),
                         Err(e) => tracing::warn!(error = %e, "kafka consumer error"),
                     }
                 }
@@ -197,12 +208,9 @@ impl<S: Sink> State<S> {
         self.metrics.buffered_bytes.set(self.buffered as i64);
     }
 
-    async fn on_message(
-        &mut self,
-        consumer: &StreamConsumer<EngineContext>,
-        msg: &BorrowedMessage<'_>,
-        shutdown: &Shutdown,
-    ) -> Result<(), EngineError> {
+    /// Takes a message: its partition's state exists from here on, its payload goes to be
+    /// prepared off the loop.
+    fn on_message(&mut self, msg: &BorrowedMessage<'_>) {
         self.metrics.records_in.inc();
         self.last_message = Instant::now();
         let source = Source {
@@ -215,23 +223,70 @@ impl<S: Sink> State<S> {
             let p = self.new_partition(&tp, source.offset);
             self.partitions.insert(tp.clone(), p);
         }
-        if self.partitions[&tp].wants(source.offset) {
-            let payload = msg.payload().unwrap_or_default();
-            match self.decode(payload, source.clone(), shutdown).await {
-                Some(Ok((exported, bytes))) => self.add(&tp, &exported, bytes),
-                Some(Err(reason)) => {
-                    let dlq = &self.delivery.dlq;
-                    dlq.send(payload, msg.key(), &reason, &source).await?
+        self.pipeline.push(Raw {
+            generation: self.partitions[&tp].generation,
+            payload: msg.payload().unwrap_or_default().to_vec(),
+            key: msg.key().map(<[u8]>::to_vec),
+            source,
+        });
+    }
+
+    /// Handles a prepared chunk's records in offset order, as they were read.
+    async fn on_chunk(
+        &mut self,
+        consumer: &StreamConsumer<EngineContext>,
+        chunk: Chunk,
+        shutdown: &Shutdown,
+    ) -> Result<(), EngineError> {
+        for (raw, prepared) in chunk {
+            if !self.on_prepared(consumer, raw, prepared, shutdown).await? {
+                // Shutdown interrupted a wait for the registry: nothing after it is handled.
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Batches or dead-letters one prepared record (dropped if its partition was revoked
+    /// since it was read); `false` when shutdown interrupted a wait for the registry.
+    async fn on_prepared(
+        &mut self,
+        consumer: &StreamConsumer<EngineContext>,
+        raw: Raw,
+        prepared: Prepared,
+        shutdown: &Shutdown,
+    ) -> Result<bool, EngineError> {
+        let tp = raw.source.topic_partition();
+        match self.partitions.get(&tp) {
+            Some(p) if p.generation == raw.generation => {}
+            _ => return Ok(true), // revoked since it was read
+        }
+        if self.partitions[&tp].wants(raw.source.offset) {
+            let outcome = match prepared {
+                Prepared::Ready(exported, bytes) => Ok((exported, bytes)),
+                Prepared::Poison(reason) => Err(reason),
+                Prepared::Unknown => {
+                    let decoded = self.decode(&raw.payload, raw.source.clone(), shutdown);
+                    match decoded.await {
+                        Some(outcome) => outcome.map(|(e, bytes)| (Box::new(e), bytes)),
+                        None => return Ok(false),
+                    }
                 }
-                None => return Ok(()),
+            };
+            match outcome {
+                Ok((exported, bytes)) => self.add(&tp, &exported, bytes),
+                Err(reason) => {
+                    let (dlq, key) = (&self.delivery.dlq, raw.key.as_deref());
+                    dlq.send(&raw.payload, key, &reason, &raw.source).await?
+                }
             }
         }
         if let Some(p) = self.partitions.get_mut(&tp) {
-            p.handled(source.offset);
+            p.handled(raw.source.offset);
         }
         self.pump(&tp);
         self.commit(consumer, &tp, CommitMode::Async);
-        Ok(())
+        Ok(true)
     }
 
     fn new_partition(&mut self, tp: &TopicPartition, offset: i64) -> Partition<JoinHandle<()>> {
@@ -294,8 +349,9 @@ impl<S: Sink> State<S> {
         let Some(batch) = p.next_to_send() else {
             return;
         };
-        let handle = self.delivery.spawn(batch.clone(), tp.clone(), p.generation);
-        p.sending(&batch, handle);
+        let first = batch.first_offset();
+        let handle = self.delivery.spawn(batch, tp.clone(), p.generation);
+        p.sending(first, handle);
     }
 
     fn flush_idle(&mut self, has_room: bool) {

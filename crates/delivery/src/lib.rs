@@ -15,6 +15,7 @@ mod engine;
 mod error;
 mod metrics;
 mod partition;
+mod prepare;
 mod record;
 mod sink;
 mod split;

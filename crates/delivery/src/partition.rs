@@ -90,9 +90,10 @@ impl<H> Partition<H> {
         self.queued.pop_front()
     }
 
-    /// `batch` (just taken by [`Self::next_to_send`]) is in flight under `handle`.
-    pub fn sending(&mut self, batch: &Batch, handle: H) {
-        let first = batch.first_offset().unwrap_or(self.next_offset);
+    /// The batch just taken by [`Self::next_to_send`], whose first offset is `first`, is in
+    /// flight under `handle` (the batch itself moved into its send: no copy is kept).
+    pub fn sending(&mut self, first: Option<i64>, handle: H) {
+        let first = first.unwrap_or(self.next_offset);
         self.in_flight = Some((first, handle));
     }
 
@@ -217,7 +218,7 @@ mod tests {
         assert_eq!(p.to_commit(), None, "offset 10 is held");
         let batch = p.next_to_send().unwrap();
         assert_eq!((batch.first_offset(), batch.len()), (Some(10), 2));
-        p.sending(&batch, ());
+        p.sending(batch.first_offset(), ());
         assert!(p.next_to_send().is_none(), "one batch in flight at a time");
         assert_eq!(p.committable(), 10);
         p.accepted(11);
@@ -230,7 +231,7 @@ mod tests {
     fn acceptance_beyond_the_batch_trims_what_an_earlier_run_wrote() {
         let mut p = partition_with(0..5);
         let batch = p.next_to_send().unwrap();
-        p.sending(&batch, ());
+        p.sending(batch.first_offset(), ());
         let held = p.held_bytes();
         let released = p.accepted(3);
         assert_eq!(released, 20, "offsets 2 and 3 dropped from the queue");
@@ -251,7 +252,7 @@ mod tests {
     fn records_abandoned_at_shutdown_are_never_committed() {
         let mut p = partition_with(0..5);
         let batch = p.next_to_send().unwrap();
-        p.sending(&batch, ());
+        p.sending(batch.first_offset(), ());
         p.abandon_unsent();
         assert_eq!(p.held_bytes(), 0);
         p.accepted(1);

@@ -116,6 +116,27 @@ impl Decoders {
         }
     }
 
+    /// Decodes the payload read at `source` without waiting: `None` when its schema id was
+    /// not seen yet ([`Self::decode`] then asks the registry).
+    pub fn decode_cached(
+        &self,
+        payload: &[u8],
+        source: Source,
+    ) -> Option<Result<Exported, CodecError>> {
+        let record = if source.topic == self.decisions_topic {
+            match self.decisions.decode_cached(payload)? {
+                Ok(d) => Body::Decision(Box::new(d)),
+                Err(e) => return Some(Err(e)),
+            }
+        } else {
+            match self.audit.decode_cached(payload)? {
+                Ok(a) => Body::Audit(Box::new(a)),
+                Err(e) => return Some(Err(e)),
+            }
+        };
+        Some(Ok(Exported::new(record, source)))
+    }
+
     /// Decodes the payload read at `source`.
     pub async fn decode(&self, payload: &[u8], source: Source) -> Result<Exported, CodecError> {
         let record = if source.topic == self.decisions_topic {

@@ -1,0 +1,118 @@
+//! Preparing records off the consumer loop: the loop hands raw messages (payload copies, in
+//! offset order) to a bounded number of chunks, each decoded and encoded on a blocking
+//! thread while the loop goes on consuming; the loop takes the results back in the order the
+//! chunks were made. The bookkeeping (batches, offsets, dead letters) stays on the loop.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use crate::record::{Decoders, Exported, Source};
+use crate::sink::Sink;
+
+/// Most records in one chunk.
+pub const CHUNK_RECORDS: usize = 512;
+/// Most chunks being prepared at once.
+pub const MAX_CHUNKS: usize = 3;
+
+/// One message as read, copied out of the consumer's buffer.
+pub struct Raw {
+    /// Where it was read.
+    pub source: Source,
+    /// Its partition's generation when it was read.
+    pub generation: u64,
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// Its key (for the dead-letter topic).
+    pub key: Option<Vec<u8>>,
+}
+
+/// What preparing one record gave.
+pub enum Prepared {
+    /// Decoded and encoded: ready to batch.
+    Ready(Box<Exported>, Vec<u8>),
+    /// Undecodable or unencodable: dead-letter it with this reason.
+    Poison(String),
+    /// Its schema id was not seen yet: the loop decodes it, asking the registry.
+    Unknown,
+}
+
+/// A prepared chunk: each raw message with its outcome, in offset order.
+pub type Chunk = Vec<(Raw, Prepared)>;
+
+/// The chunk being filled and the chunks being prepared, oldest first.
+pub struct Pipeline<S> {
+    decoders: Arc<Decoders>,
+    sink: Arc<S>,
+    filling: Vec<Raw>,
+    preparing: VecDeque<JoinHandle<Chunk>>,
+}
+
+impl<S: Sink> Pipeline<S> {
+    /// A pipeline decoding with `decoders` and encoding with `sink`.
+    pub fn new(decoders: Arc<Decoders>, sink: Arc<S>) -> Self {
+        Self {
+            decoders,
+            sink,
+            filling: Vec::with_capacity(CHUNK_RECORDS),
+            preparing: VecDeque::new(),
+        }
+    }
+
+    /// Whether another message may be taken.
+    pub fn has_room(&self) -> bool {
+        self.filling.len() < CHUNK_RECORDS
+    }
+
+    /// Queues `raw` for preparation.
+    pub fn push(&mut self, raw: Raw) {
+        self.filling.push(raw);
+    }
+
+    /// Starts preparing the chunk being filled when it is full, or at once when nothing is
+    /// being prepared (so a slow trickle is never held back), within [`MAX_CHUNKS`].
+    pub fn dispatch(&mut self) {
+        let due = self.filling.len() >= CHUNK_RECORDS || self.preparing.is_empty();
+        if self.filling.is_empty() || !due || self.preparing.len() >= MAX_CHUNKS {
+            return;
+        }
+        let raws = std::mem::replace(&mut self.filling, Vec::with_capacity(CHUNK_RECORDS));
+        let (decoders, sink) = (Arc::clone(&self.decoders), Arc::clone(&self.sink));
+        self.preparing
+            .push_back(tokio::task::spawn_blocking(move || {
+                prepare(&decoders, &*sink, raws)
+            }));
+    }
+
+    /// The oldest chunk once prepared; `None` at once when nothing is being prepared.
+    /// Cancel-safe: a chunk not yet done stays queued.
+    pub async fn next(&mut self) -> Option<Chunk> {
+        let oldest = self.preparing.front_mut()?;
+        let chunk = match oldest.await {
+            Ok(chunk) => chunk,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is stopping. Nothing after this chunk may be handled.
+            Err(_) => std::future::pending().await,
+        };
+        self.preparing.pop_front();
+        Some(chunk)
+    }
+}
+
+/// Decodes and encodes `raws` (on a blocking thread).
+fn prepare<S: Sink>(decoders: &Decoders, sink: &S, raws: Vec<Raw>) -> Chunk {
+    raws.into_iter()
+        .map(|raw| {
+            let prepared = match decoders.decode_cached(&raw.payload, raw.source.clone()) {
+                None => Prepared::Unknown,
+                Some(Err(e)) => Prepared::Poison(e.to_string()),
+                Some(Ok(exported)) => match sink.encode(&exported) {
+                    Ok(bytes) => Prepared::Ready(Box::new(exported), bytes),
+                    Err(e) => Prepared::Poison(e.to_string()),
+                },
+            };
+            (raw, prepared)
+        })
+        .collect()
+}
