@@ -90,8 +90,15 @@ async fn run(echo: SocketAddr) {
         t.step(&body, 200, 1).await; // warm-up: connections, schema ids
     }
     println!(
-        "{:>6} | {:<8} | {:>8} {:>8} {:>8} | {:>12} {:>12} | {:>9}",
-        "rate", "target", "done/s", "p50 ms", "p99 ms", "child µs/req", "bench µs/req", "late p99"
+        "{:>6} | {:<8} | {:>8} {:>8} {:>8} | {:>18} {:>12} | {:>9}",
+        "rate",
+        "target",
+        "done/s",
+        "p50 ms",
+        "p99 ms",
+        "child µs/req (rdk)",
+        "bench µs/req",
+        "late p99"
     );
     let mut steps: Vec<Vec<(u64, Step)>> = vec![Vec::new(); targets.len()];
     for rate in rates() {
@@ -278,10 +285,14 @@ impl Target {
     /// Runs one open-loop step and measures the CPU the child and this process used for it.
     async fn step(&mut self, body: &Bytes, rate: u64, seconds: u64) -> Step {
         let pid = self.gateway.as_ref().map(|g| g.child.id());
-        let (child_before, bench_before) = (pid.map(cpu_time), cpu_time_self());
+        let (child_before, bench_before) = (pid.map(cpu_split), cpu_time_self());
         let mut s = load(self.addr, &mut self.conns, body, rate, seconds).await;
         let done = s.latencies.max(1) as f64;
-        s.child_us = pid.map(|p| (cpu_time(p) - child_before.unwrap()).as_secs_f64() * 1e6 / done);
+        s.child_us = pid.zip(child_before).map(|(p, (all, kafka))| {
+            let (all_after, kafka_after) = cpu_split(p);
+            let us = |d: Duration| d.as_secs_f64() * 1e6 / done;
+            (us(all_after - all), us(kafka_after - kafka))
+        });
         s.bench_us = (cpu_time_self() - bench_before).as_secs_f64() * 1e6 / done;
         s
     }
@@ -374,7 +385,8 @@ struct Step {
     p99: Duration,
     /// 99th percentile of how late the generator queued a request after its scheduled time.
     late_p99: Duration,
-    child_us: Option<f64>,
+    /// The child's CPU µs per request: all its threads, and librdkafka's (`rdk:*`) alone.
+    child_us: Option<(f64, f64)>,
     bench_us: f64,
 }
 
@@ -384,9 +396,11 @@ impl Step {
     }
 
     fn print(&self, rate: u64, name: &str) {
-        let child = self.child_us.map_or("-".into(), |c| format!("{c:.1}"));
+        let child = self
+            .child_us
+            .map_or("-".into(), |(all, kafka)| format!("{all:.1} ({kafka:.1})"));
         println!(
-            "{rate:>6} | {name:<8} | {:>8.0} {:>8.2} {:>8.2} | {child:>12} {:>12.1} | {:>7.2}ms{}",
+            "{rate:>6} | {name:<8} | {:>8.0} {:>8.2} {:>8.2} | {child:>18} {:>12.1} | {:>7.2}ms{}",
             self.achieved,
             ms(self.p50),
             ms(self.p99),
@@ -533,9 +547,20 @@ fn measure(
     }
 }
 
-/// CPU time (user and system, all threads) process `pid` used so far, from `/proc`.
-fn cpu_time(pid: u32) -> Duration {
-    stat_cpu(&format!("/proc/{pid}/stat"))
+/// CPU time (user and system) process `pid` used so far, from `/proc`: all its threads, and
+/// its librdkafka threads (`rdk:*`) alone.
+fn cpu_split(pid: u32) -> (Duration, Duration) {
+    let all = stat_cpu(&format!("/proc/{pid}/stat"));
+    let kafka = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("rdk:"))
+        })
+        .map(|t| stat_cpu(&t.path().join("stat").display().to_string()))
+        .sum();
+    (all, kafka)
 }
 
 fn cpu_time_self() -> Duration {

@@ -41,6 +41,14 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const REGISTRY_RETRY: Duration = Duration::from_secs(1);
 /// librdkafka property bounding how long a record may wait for an acknowledgement.
 const MESSAGE_TIMEOUT: &str = "message.timeout.ms";
+/// librdkafka property: how long a batch waits for more records.
+const LINGER: &str = "linger.ms";
+/// The gateway's linger. Every record is in the log before its request is answered, so the
+/// wait is off the request path; with Docket's 5 ms, keyed decisions over six partitions made
+/// small batches, each with a fresh zstd context, and librdkafka's threads took 10.8 µs of CPU
+/// per request at 10,000 requests/s (4.0 µs with 50 ms). `DOCKET_KAFKA_PROP_LINGER_MS`
+/// overrides it.
+const GATEWAY_LINGER_MS: &str = "50";
 /// Records taken from the queue while draining and kept to send when direct sending resumes;
 /// beyond this they are left to the log alone.
 const HELD_MAX: usize = 10_000;
@@ -225,6 +233,10 @@ fn producer(
         .properties
         .entry(MESSAGE_TIMEOUT.to_owned())
         .or_insert_with(|| timeout.as_millis().to_string());
+    settings
+        .properties
+        .entry(LINGER.to_owned())
+        .or_insert_with(|| GATEWAY_LINGER_MS.to_owned());
     docket_kafka::producer(&settings)
 }
 
