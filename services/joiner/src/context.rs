@@ -1,8 +1,10 @@
 //! Consumer contexts: one that counts rebalances, so a round can tell that the partitions it
-//! collected from changed under it, and reports consumer lag from librdkafka's statistics;
-//! one for readers that ask to be told about partition ends.
+//! collected from changed under it, holds a rebalance back while a transaction commits, and
+//! reports consumer lag from librdkafka's statistics; one for readers that ask to be told
+//! about partition ends.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use prometheus::IntGaugeVec;
 use rdkafka::ClientContext;
@@ -13,6 +15,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 pub struct RebalanceWatch {
     generation: AtomicU64,
     lag: IntGaugeVec,
+    gate: Arc<CommitGate>,
 }
 
 impl RebalanceWatch {
@@ -21,7 +24,13 @@ impl RebalanceWatch {
         Self {
             generation: AtomicU64::new(0),
             lag,
+            gate: Arc::default(),
         }
+    }
+
+    /// The gate a rebalance waits at while a transaction commits.
+    pub fn gate(&self) -> Arc<CommitGate> {
+        Arc::clone(&self.gate)
     }
 
     /// Rebalances seen so far.
@@ -41,9 +50,45 @@ impl ClientContext for RebalanceWatch {
 }
 
 impl ConsumerContext for RebalanceWatch {
+    /// A rebalance waits for the commit in flight, so the partitions a transaction carries
+    /// offsets for move only once it is settled, as when the commit ran between two polls.
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+        self.gate.wait_closed();
+    }
+
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         tracing::info!(?rebalance, "partitions rebalanced");
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether a transaction is committing on another thread: opened before the commit starts,
+/// closed when it has returned, awaited by a rebalance.
+#[derive(Debug, Default)]
+pub struct CommitGate {
+    committing: Mutex<bool>,
+    settled: Condvar,
+}
+
+impl CommitGate {
+    /// Marks a commit as started.
+    pub fn open(&self) {
+        *self.committing.lock().expect("commit gate lock") = true;
+    }
+
+    /// Marks the commit as returned and wakes a waiting rebalance.
+    pub fn close(&self) {
+        *self.committing.lock().expect("commit gate lock") = false;
+        self.settled.notify_all();
+    }
+
+    /// Blocks until no commit is running.
+    pub fn wait_closed(&self) {
+        let committing = self.committing.lock().expect("commit gate lock");
+        let _settled = self
+            .settled
+            .wait_while(committing, |committing| *committing)
+            .expect("commit gate lock");
     }
 }
 

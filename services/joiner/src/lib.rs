@@ -4,9 +4,11 @@
 //! offsets.
 
 mod audit;
+mod commit;
 pub mod config;
 mod context;
 mod error;
+mod handle;
 mod metrics;
 mod output;
 pub mod pending;
