@@ -6,6 +6,7 @@
 //! Every benchmark needs the local stack (`dev/stack up`); none runs in CI.
 
 mod committed;
+mod discard;
 mod fake;
 mod fill;
 mod process;
@@ -15,6 +16,7 @@ mod sink;
 mod topics;
 
 pub use committed::{committed_total, wait_committed};
+pub use discard::{Counter, Discard, Reply};
 pub use fake::Faker;
 pub use fill::{Filled, fill_decisions, fill_enriched, put_audit};
 pub use process::{Finished, Measured, peak_rss_kib};
