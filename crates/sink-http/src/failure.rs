@@ -1,20 +1,14 @@
 //! Failed sends mapped onto the delivery engine's decisions: transport failures (timeouts,
 //! refused or dropped connections) and throttling or unavailability answers retry, a refused
 //! credential stops the sink, and a TLS failure stops it too (a retry cannot fix a certificate).
-//! Also the `Retry-After` header and gzip request bodies.
+//! Also the `Retry-After` header.
 
 use std::error::Error as _;
-use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use docket_delivery::SendError;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-
-/// gzip level of request bodies: most of the size gain at a fraction of level 6's CPU.
-const GZIP_LEVEL: u32 = 3;
 
 /// The longest `Retry-After` honoured: a receiver cannot park a sink for longer.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
@@ -82,17 +76,6 @@ pub async fn body_prefix(
     Ok(body)
 }
 
-/// The gzip of `parts`, concatenated. CPU-bound: run large bodies off the async runtime.
-pub fn gzip<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::new(GZIP_LEVEL));
-    for part in parts {
-        encoder
-            .write_all(part)
-            .expect("writing into memory cannot fail");
-    }
-    encoder.finish().expect("writing into memory cannot fail")
-}
-
 /// Whether the failure comes from the TLS layer.
 pub(crate) fn is_tls(e: &reqwest::Error) -> bool {
     tls_error(e).is_some()
@@ -145,8 +128,6 @@ pub(crate) fn one_line(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
-
     use reqwest::header::HeaderValue;
 
     use super::*;
@@ -238,15 +219,5 @@ mod tests {
         let response = reqwest::get(format!("http://{addr}/")).await.unwrap();
         let body = body_prefix(response, 100_000).await.unwrap();
         assert_eq!(body.len(), 100_000);
-    }
-
-    #[test]
-    fn gzip_concatenates_the_parts() {
-        let body = gzip([&b"ab"[..], b"cd"]);
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .read_to_string(&mut text)
-            .unwrap();
-        assert_eq!(text, "abcd");
     }
 }

@@ -10,12 +10,14 @@
 //! - [`transport_error`] and [`status_error`]: failures mapped onto the delivery engine's
 //!   [`SendError`](docket_delivery::SendError) (timeouts, connection errors, 408, 429 and 5xx
 //!   retry; 401 and 403 are a refused credential);
-//! - [`gzip`]: a compressed request body; [`body_prefix`]: at most so many bytes of an answer;
+//! - [`BodyWriter`] and [`gzip`]: a request body compressed as it is written (no uncompressed
+//!   copy of the batch); [`body_prefix`]: at most so many bytes of an answer;
 //! - [`Probe`] and [`ProbeError`]: a start-up check that tells apart an unreachable endpoint, a
 //!   TLS/transport mismatch and a refused credential, each a one-line error naming the hop;
 //! - [`RunError`]: why a sink stopped (settings, client, start-up check, engine);
 //! - [`Secret`]: a token whose `Debug` and `Display` never show it.
 
+mod body;
 mod client;
 mod failure;
 mod level;
@@ -23,8 +25,9 @@ mod probe;
 mod run;
 mod secret;
 
+pub use body::{BodyWriter, GZIP_LEVEL, gzip};
 pub use client::{BuildError, ClientOptions, client};
-pub use failure::{MAX_RETRY_AFTER, body_prefix, gzip, retry_after, status_error, transport_error};
+pub use failure::{MAX_RETRY_AFTER, body_prefix, retry_after, status_error, transport_error};
 pub use level::{Level, label};
 pub use probe::{Probe, ProbeError};
 pub use run::RunError;
