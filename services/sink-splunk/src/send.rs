@@ -1,4 +1,4 @@
-//! Sending one batch: the events concatenated and gzipped, `POST /services/collector/event`
+//! Sending one batch: the events concatenated and gzipped as they are read from the batch, `POST /services/collector/event`
 //! with `Authorization: Splunk <token>` and the channel GUID, then (with indexer
 //! acknowledgement on) waiting until the indexer confirms the batch's ack id. Every HEC
 //! answer is mapped onto the engine's decisions:
@@ -15,7 +15,7 @@
 use std::time::SystemTime;
 
 use docket_delivery::{Accepted, Batch, EncodeError, Exported, SendError, Sink};
-use docket_sink_http::{body_prefix, gzip, retry_after, status_error, transport_error};
+use docket_sink_http::{BodyWriter, body_prefix, retry_after, status_error, transport_error};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap};
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
@@ -75,12 +75,7 @@ impl HecSink {
 
     /// Posts `batch`; returns the ack id when HEC gave one.
     async fn post(&self, batch: &Batch) -> Result<Option<u64>, SendError> {
-        let parts: Vec<Vec<u8>> = batch.items().iter().map(|i| i.bytes.clone()).collect();
-        let body = tokio::task::spawn_blocking(move || gzip(parts.iter().map(Vec::as_slice)))
-            .await
-            .map_err(|e| SendError::Fatal {
-                reason: format!("compression task failed: {e}"),
-            })?;
+        let body = body(batch).await;
         let url = crate::endpoint(&self.config.url, EVENT_PATH);
         let response = self
             .client
@@ -104,6 +99,17 @@ impl HecSink {
         };
         classify(status, &headers, &body, &context)
     }
+}
+
+/// The gzip request body of `batch`: its events concatenated, compressed as they are read
+/// (on this task, yielding to the runtime now and then; no copy of the events).
+pub async fn body(batch: &Batch) -> Vec<u8> {
+    let mut body = BodyWriter::new(true, batch.bytes());
+    for item in batch.items() {
+        body.put(&item.bytes);
+        body.pause().await;
+    }
+    body.finish()
 }
 
 /// The `Authorization` header value.
@@ -330,5 +336,25 @@ mod tests {
             let e = answer(400, &format!(r#"{{"text":"x","code":{code}}}"#));
             assert!(matches!(e, Err(SendError::Fatal { .. })), "{code}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_body_is_every_event_in_order_gzipped() {
+        let mut batch = Batch::new("t", 0, docket_delivery::Stream::Decision);
+        for offset in 0..3 {
+            batch.push(docket_delivery::Item {
+                offset,
+                time: docket_records::Micros(0),
+                event_id: offset.to_string(),
+                bytes: format!(r#"{{"event":{offset}}}"#).into_bytes(),
+            });
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&body(&batch).await[..]),
+            &mut text,
+        )
+        .unwrap();
+        assert_eq!(text, r#"{"event":0}{"event":1}{"event":2}"#);
     }
 }
