@@ -1,15 +1,15 @@
-//! Sending one batch to the logs intake: a JSON array of the entries, gzip, `DD-API-KEY`,
-//! `POST /api/v2/logs`; entries older than the intake accepts are re-stamped; the answer is
-//! mapped onto the engine's decisions, and a 400 or 413 is split to find the refused entries.
+//! Sending one batch to the logs intake: a JSON array of the entries, compressed with gzip as
+//! it is written, `DD-API-KEY`, `POST /api/v2/logs`; entries older than the intake accepts are
+//! re-stamped; the answer is mapped onto the engine's decisions, and a 400 or 413 is split to
+//! find the refused entries.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use docket_delivery::{
     Accepted, Answer, Batch, Delivered, EncodeError, Exported, SendError, Sink, send_splitting,
 };
 use docket_records::Micros;
-use docket_sink_http::{status_error, transport_error};
+use docket_sink_http::{BodyWriter, status_error, transport_error};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 
@@ -49,7 +49,7 @@ impl DatadogSink {
     }
 
     async fn post(&self, batch: &Batch, part: Vec<usize>) -> Answer {
-        let body = match self.body(batch, &part).await {
+        let body = match json_array(batch, &part, self.config.gzip, Micros::now()).await {
             Ok(body) => body,
             Err(e) => return Answer::Failed(e),
         };
@@ -65,35 +65,6 @@ impl DatadogSink {
             Ok(response) => self.answer(response).await,
             Err(e) => Answer::Failed(self.scrub(transport_error(HOP, &e))),
         }
-    }
-
-    /// The request body of `part`: a JSON array, gzip unless turned off.
-    async fn body(&self, batch: &Batch, part: &[usize]) -> Result<Vec<u8>, SendError> {
-        let now = Micros::now();
-        let late = Micros(now.0 - LATE_AFTER.as_micros() as i64);
-        let mut json = Vec::with_capacity(batch.bytes() + part.len() + 1);
-        json.push(b'[');
-        for (n, &i) in part.iter().enumerate() {
-            let item = &batch.items()[i];
-            let entry = if item.time < late {
-                Cow::Owned(encode::restamp(&item.bytes, now).map_err(fatal)?)
-            } else {
-                Cow::Borrowed(&item.bytes[..])
-            };
-            if n > 0 {
-                json.push(b',');
-            }
-            json.extend_from_slice(&entry);
-        }
-        json.push(b']');
-        if !self.config.gzip {
-            return Ok(json);
-        }
-        tokio::task::spawn_blocking(move || docket_sink_http::gzip([&json[..]]))
-            .await
-            .map_err(|e| SendError::Fatal {
-                reason: format!("compression task failed: {e}"),
-            })
     }
 
     async fn answer(&self, mut response: reqwest::Response) -> Answer {
@@ -154,6 +125,35 @@ pub(crate) async fn detail(response: &mut reqwest::Response) -> String {
         .to_owned()
 }
 
+/// The entries of `part` as one JSON array written into a (gzip) body straight from the batch
+/// (no uncompressed copy of the array; the task yields to the runtime now and then); entries
+/// older than [`LATE_AFTER`] at `now` are re-stamped.
+pub async fn json_array(
+    batch: &Batch,
+    part: &[usize],
+    gzip: bool,
+    now: Micros,
+) -> Result<Vec<u8>, SendError> {
+    let late = Micros(now.0 - LATE_AFTER.as_micros() as i64);
+    let bytes: usize = part.iter().map(|&i| batch.items()[i].bytes.len() + 1).sum();
+    let mut body = BodyWriter::new(gzip, bytes + 1);
+    body.put(b"[");
+    for (n, &i) in part.iter().enumerate() {
+        let item = &batch.items()[i];
+        if n > 0 {
+            body.put(b",");
+        }
+        if item.time < late {
+            body.put(&encode::restamp(&item.bytes, now).map_err(fatal)?);
+        } else {
+            body.put(&item.bytes);
+        }
+        body.pause().await;
+    }
+    body.put(b"]");
+    Ok(body.finish())
+}
+
 fn fatal(e: EncodeError) -> SendError {
     SendError::Fatal {
         reason: e.to_string(),
@@ -167,5 +167,69 @@ impl Sink for DatadogSink {
 
     async fn send(&self, batch: &Batch) -> Result<Accepted, SendError> {
         send_splitting(batch, &self.delivered, |part| self.post(batch, part)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use docket_delivery::{Item, Stream};
+
+    use super::*;
+
+    const NOW: Micros = Micros(1_800_000_000_000_000);
+
+    fn batch(times: &[Micros]) -> Batch {
+        let mut batch = Batch::new("t", 0, Stream::Decision);
+        for (offset, &time) in times.iter().enumerate() {
+            let entry = format!(r#"{{"n":{offset},"timestamp":{}}}"#, time.as_millis());
+            batch.push(Item {
+                offset: offset as i64,
+                time,
+                event_id: offset.to_string(),
+                bytes: entry.into_bytes(),
+            });
+        }
+        batch
+    }
+
+    fn entries(body: &[u8], gzip: bool) -> Vec<serde_json::Value> {
+        let mut plain = Vec::new();
+        if gzip {
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut plain)
+                .unwrap();
+        } else {
+            plain = body.to_vec();
+        }
+        serde_json::from_slice(&plain).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_body_is_the_parts_entries_as_one_array_plain_or_gzip() {
+        let b = batch(&[NOW, NOW, NOW]);
+        for gzip in [false, true] {
+            let body = json_array(&b, &[0, 2], gzip, NOW).await.unwrap();
+            let got = entries(&body, gzip);
+            assert_eq!(got.len(), 2, "gzip {gzip}");
+            assert_eq!((&got[0]["n"], &got[1]["n"]), (&0.into(), &2.into()));
+        }
+        assert!(entries(&json_array(&b, &[], true, NOW).await.unwrap(), true).is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_entries_older_than_the_intake_takes_are_restamped() {
+        let old = Micros(NOW.0 - LATE_AFTER.as_micros() as i64 - 1);
+        let got = entries(
+            &json_array(&batch(&[old, NOW]), &[0, 1], true, NOW)
+                .await
+                .unwrap(),
+            true,
+        );
+        assert_eq!(got[0]["timestamp"], NOW.as_millis());
+        assert_eq!(got[0][encode::ORIGINAL_TIMESTAMP], old.as_millis());
+        assert_eq!(got[1]["timestamp"], NOW.as_millis());
+        assert!(got[1].get(encode::ORIGINAL_TIMESTAMP).is_none());
     }
 }
