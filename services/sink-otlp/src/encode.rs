@@ -8,9 +8,11 @@ use docket_delivery::{Body, EncodeError, Exported};
 use docket_records::{Audit, EnrichedDecision, Micros};
 use docket_sink_http::{Level, label};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message;
+
+use crate::body;
 
 /// `event_name` (and `event.name`) of decisions.
 pub const DECISION_EVENT: &str = "docket.decision";
@@ -25,7 +27,7 @@ pub fn log_record(record: &Exported, observed: Micros) -> Result<Vec<u8>, Encode
 /// `record` as a `LogRecord`.
 pub fn to_log_record(record: &Exported, observed: Micros) -> Result<LogRecord, EncodeError> {
     let level = Level::of(&record.record);
-    let body = serde_json::to_value(record).map_err(|e| EncodeError(e.to_string()))?;
+    let body = body::to_any_value(record).map_err(|e| EncodeError(e.to_string()))?;
     let (event, trace_id) = match &record.record {
         Body::Decision(d) => (DECISION_EVENT, trace_id(&d.decision.correlation_id)),
         Body::Audit(_) => (AUDIT_EVENT, Vec::new()),
@@ -35,7 +37,7 @@ pub fn to_log_record(record: &Exported, observed: Micros) -> Result<LogRecord, E
         observed_time_unix_nano: nanos(observed),
         severity_number: level.severity_number(),
         severity_text: level.status().to_owned(),
-        body: Some(any_value(body)),
+        body: Some(body),
         attributes: attributes(record, event),
         trace_id,
         event_name: event.to_owned(),
@@ -154,31 +156,6 @@ pub fn key_value(key: String, value: AnyValue) -> KeyValue {
         value: Some(value),
         ..KeyValue::default()
     }
-}
-
-/// A JSON value as an OTLP `AnyValue`: objects become maps, arrays arrays, `null` an empty
-/// value; integers stay integers.
-pub fn any_value(json: serde_json::Value) -> AnyValue {
-    use serde_json::Value as J;
-    let value = match json {
-        J::Null => None,
-        J::Bool(b) => Some(Value::BoolValue(b)),
-        J::Number(n) => Some(match n.as_i64() {
-            Some(i) => Value::IntValue(i),
-            None => Value::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
-        }),
-        J::String(s) => Some(Value::StringValue(s)),
-        J::Array(items) => Some(Value::ArrayValue(ArrayValue {
-            values: items.into_iter().map(any_value).collect(),
-        })),
-        J::Object(map) => Some(Value::KvlistValue(KeyValueList {
-            values: map
-                .into_iter()
-                .map(|(key, v)| key_value(key, any_value(v)))
-                .collect(),
-        })),
-    };
-    AnyValue { value }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! from a direct destination to an OpenTelemetry pipeline without changing a field. The
 //! delivery engine (`docket-delivery`) does the consuming, batching, retries and offsets.
 
+pub mod body;
 pub mod check;
 pub mod config;
 pub mod encode;

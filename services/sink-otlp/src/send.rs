@@ -1,5 +1,5 @@
 //! Exporting one batch: the records' `LogRecord`s under one resource and scope in an
-//! `ExportLogsServiceRequest`, protobuf, gzip, `POST /v1/logs`; the answer mapped onto the
+//! `ExportLogsServiceRequest` framed around their encoded bytes, gzip as written, `POST /v1/logs`; the answer mapped onto the
 //! engine's decisions (OTLP/HTTP: 429, 502, 503, 504 retry; 400 is split to find the refused
 //! records; a partial success dead-letters what was rejected; 401/403 stop).
 
@@ -7,14 +7,13 @@ use docket_delivery::{
     Accepted, Answer, Batch, Delivered, EncodeError, Exported, SendError, Sink, send_splitting,
 };
 use docket_records::Micros;
-use docket_sink_http::{status_error, transport_error};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use docket_sink_http::{BodyWriter, status_error, transport_error};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, any_value};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
+use prost::encoding::{self, WireType};
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 
 use crate::config::{OtlpConfig, ResourceSettings};
@@ -73,53 +72,119 @@ impl OtlpSink {
         answer(response, part).await
     }
 
-    /// The request of `part`: decoded records under the resource, encoded and compressed off
-    /// the async runtime.
+    /// The request of `part` under the resource, framed and compressed on this task straight
+    /// from the batch's encoded records (no decoding, no uncompressed copy), yielding to the
+    /// runtime now and then.
     async fn body(&self, batch: &Batch, part: &[usize]) -> Result<Vec<u8>, SendError> {
-        let records: Vec<Vec<u8>> = part
-            .iter()
-            .map(|&i| batch.items()[i].bytes.clone())
-            .collect();
-        let resource = self.resource.clone();
-        let gzip = self.config.gzip;
-        tokio::task::spawn_blocking(move || request(resource, &records, gzip))
-            .await
-            .map_err(|e| SendError::Fatal {
-                reason: format!("encoding task failed: {e}"),
-            })?
+        let records: Vec<&[u8]> = part.iter().map(|&i| &batch.items()[i].bytes[..]).collect();
+        let mut body = head(self.resource.clone(), &records, self.config.gzip)?;
+        for record in records {
+            put_record(&mut body, record);
+            body.pause().await;
+        }
+        Ok(body.finish())
     }
 }
 
-/// The encoded (and maybe compressed) export request of `records` (`LogRecord` bytes).
-pub fn request(resource: Resource, records: &[Vec<u8>], gzip: bool) -> Result<Vec<u8>, SendError> {
-    let log_records = records
-        .iter()
-        .map(|b| LogRecord::decode(&b[..]))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SendError::Fatal {
-            reason: format!("a batched record is not a LogRecord: {e}"),
-        })?;
-    let request = ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(resource),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: SCOPE.to_owned(),
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    ..InstrumentationScope::default()
-                }),
-                log_records,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    };
-    let bytes = request.encode_to_vec();
-    Ok(if gzip {
-        docket_sink_http::gzip([&bytes[..]])
-    } else {
-        bytes
-    })
+/// The encoded (and maybe compressed) export request of `records` (`LogRecord` bytes): one
+/// resource, one scope, the records framed as its `log_records` as they are, byte for byte what
+/// encoding the decoded request would give. A record that is not a well-formed protobuf
+/// message stops the sink rather than corrupt the request.
+pub fn request<B: AsRef<[u8]>>(
+    resource: Resource,
+    records: &[B],
+    gzip: bool,
+) -> Result<Vec<u8>, SendError> {
+    let mut body = head(resource, records, gzip)?;
+    for record in records {
+        put_record(&mut body, record.as_ref());
+    }
+    Ok(body.finish())
+}
+
+/// A body holding the request's start, up to its first record: the request, resource logs
+/// and scope logs fields with the lengths that `records` will fill.
+fn head<B: AsRef<[u8]>>(
+    resource: Resource,
+    records: &[B],
+    gzip: bool,
+) -> Result<BodyWriter, SendError> {
+    if let Some(n) = records.iter().position(|r| !well_formed(r.as_ref())) {
+        return Err(SendError::Fatal {
+            reason: format!("batched record {n} is not a LogRecord: malformed protobuf"),
+        });
+    }
+    let records_len: usize = records.iter().map(|r| field_len(2, r.as_ref().len())).sum();
+    let scope = ScopeLogs {
+        scope: Some(scope()),
+        ..ScopeLogs::default()
+    }
+    .encode_to_vec();
+    let scope_len = scope.len() + records_len;
+    let resource_logs = ResourceLogs {
+        resource: Some(resource),
+        ..ResourceLogs::default()
+    }
+    .encode_to_vec();
+    let resource_logs_len = resource_logs.len() + field_len(2, scope_len);
+    let mut body = BodyWriter::new(gzip, field_len(1, resource_logs_len));
+    body.put(&frame(1, resource_logs_len));
+    body.put(&resource_logs);
+    body.put(&frame(2, scope_len));
+    body.put(&scope);
+    Ok(body)
+}
+
+/// One record as a `log_records` field of the scope logs.
+fn put_record(body: &mut BodyWriter, record: &[u8]) {
+    body.put(&frame(2, record.len()));
+    body.put(record);
+}
+
+/// The instrumentation scope of every record.
+fn scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: SCOPE.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        ..InstrumentationScope::default()
+    }
+}
+
+/// The key and length of a length-delimited field `tag` of `len` bytes.
+fn frame(tag: u32, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8);
+    encoding::encode_key(tag, WireType::LengthDelimited, &mut out);
+    encoding::encode_varint(len as u64, &mut out);
+    out
+}
+
+/// Bytes of a length-delimited field `tag` holding `len` bytes.
+fn field_len(tag: u32, len: usize) -> usize {
+    encoding::key_len(tag) + encoding::encoded_len_varint(len as u64) + len
+}
+
+/// Whether `bytes` is a sequence of well-formed protobuf fields (keys, varints and lengths
+/// within bounds); the field types are not checked against `LogRecord`.
+fn well_formed(mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        let Ok(key) = encoding::decode_varint(&mut bytes) else {
+            return false;
+        };
+        let skip = match key & 7 {
+            0 => encoding::decode_varint(&mut bytes).map(|_| 0).ok(),
+            1 => Some(8),
+            2 => encoding::decode_varint(&mut bytes)
+                .ok()
+                .and_then(|n| usize::try_from(n).ok()),
+            5 => Some(4),
+            _ => None,
+        };
+        match skip {
+            Some(n) if key >> 3 != 0 && n <= bytes.len() => bytes = &bytes[n..],
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// What an answer means for the records of `part`.
@@ -236,7 +301,10 @@ impl Sink for OtlpSink {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
+    use opentelemetry_proto::tonic::collector::logs::v1::{
+        ExportLogsPartialSuccess, ExportLogsServiceRequest,
+    };
+    use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
     use super::*;
 
@@ -312,5 +380,67 @@ mod tests {
         );
         assert_eq!(rl.scope_logs[0].log_records.len(), 2);
         assert!(request(resource(&settings), &[b"\xff\xff".to_vec()], false).is_err());
+    }
+
+    #[test]
+    fn the_framed_request_is_what_encoding_the_decoded_request_gives() {
+        let settings = ResourceSettings {
+            service_name: "docket".to_owned(),
+            instance_id: "i-1".to_owned(),
+            attributes: vec![],
+        };
+        let records: Vec<Vec<u8>> = (0..300)
+            .map(|i| {
+                LogRecord {
+                    event_name: "x".repeat(i),
+                    time_unix_nano: i as u64,
+                    ..LogRecord::default()
+                }
+                .encode_to_vec()
+            })
+            .collect();
+        let decoded = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(resource(&settings)),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(scope()),
+                    log_records: records
+                        .iter()
+                        .map(|r| LogRecord::decode(&r[..]).unwrap())
+                        .collect(),
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        };
+        let framed = request(resource(&settings), &records, false).unwrap();
+        assert_eq!(framed, decoded.encode_to_vec());
+        let compressed = request(resource(&settings), &records, true).unwrap();
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&compressed[..]),
+            &mut plain,
+        )
+        .unwrap();
+        assert_eq!(plain, framed);
+        let empty: [&[u8]; 0] = [];
+        assert!(request(resource(&settings), &empty, false).is_ok());
+    }
+
+    #[test]
+    fn malformed_records_are_refused_before_sending() {
+        let good = LogRecord::default().encode_to_vec();
+        for bad in [
+            &b"\x08"[..],        // a varint field without its value
+            b"\x0a\x05ab",       // a length past the end
+            b"\x0b",             // a group start
+            b"\x00\x01",         // field number 0
+            b"\x09\x01\x02\x03", // a fixed64 cut short
+        ] {
+            assert!(
+                request(Resource::default(), &[&good[..], bad], false).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }
