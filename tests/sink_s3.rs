@@ -134,7 +134,7 @@ fn help_lists_every_variable_the_sink_reads() {
             );
         }
     }
-    assert!(text.contains("DOCKET_SINK_IDLE_FLUSH") && text.contains("[default: 64MiB]"));
+    assert!(text.contains("DOCKET_SINK_IDLE_FLUSH") && text.contains("[default: 32MiB]"));
     let refused = Command::new(sink::sink_binary())
         .arg("--bogus")
         .output()
@@ -469,10 +469,8 @@ fn sample_line_bytes() -> usize {
         partition: 0,
         offset: 0,
     };
-    let exported = docket_delivery::Exported::new(
-        docket_delivery::Body::Decision(Box::new(record)),
-        source,
-    );
+    let exported =
+        docket_delivery::Exported::new(docket_delivery::Body::Decision(Box::new(record)), source);
     docket_sink_s3::encode::line(&exported).expect("line").len()
 }
 
