@@ -12,6 +12,12 @@ use docket_telemetry::Shutdown;
 
 const HASH_COMMAND: &str = "hash";
 
+/// mimalloc instead of the system allocator: a request allocates and frees many small
+/// values (JSON, paths, the record), and glibc's malloc and free took about a seventh of the
+/// gateway's CPU at 10,000 requests/s (see docs/benchmarks.md#gateway).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     if std::env::args().nth(1).as_deref() == Some(HASH_COMMAND) {
