@@ -116,3 +116,86 @@ fn prepare<S: Sink>(decoders: &Decoders, sink: &S, raws: Vec<Raw>) -> Chunk {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use docket_records::{Registry, RegistryConfig};
+
+    use super::*;
+    use crate::batch::Batch;
+    use crate::sink::{Accepted, EncodeError, SendError};
+
+    /// A sink whose encoding is the event id; nothing is ever sent.
+    struct EventIds;
+
+    impl Sink for EventIds {
+        fn encode(&self, record: &Exported) -> Result<Vec<u8>, EncodeError> {
+            Ok(record.event_id.clone().into_bytes())
+        }
+
+        async fn send(&self, _: &Batch) -> Result<Accepted, SendError> {
+            unreachable!("the pipeline never sends")
+        }
+    }
+
+    /// Even offsets carry a framed payload of a schema id never seen (prepared as
+    /// `Unknown`), odd ones an unframed payload (poison).
+    fn raw(offset: i64) -> Raw {
+        let mut payload = Vec::new();
+        if offset % 2 == 0 {
+            docket_records::frame(7, &mut payload);
+        }
+        payload.extend_from_slice(b"body");
+        Raw {
+            source: Source {
+                topic: "t".to_owned(),
+                partition: 0,
+                offset,
+            },
+            generation: 1,
+            payload,
+            key: None,
+        }
+    }
+
+    fn record(chunk: Chunk, seen: &mut Vec<i64>) {
+        assert!(chunk.len() <= CHUNK_RECORDS);
+        for (raw, prepared) in chunk {
+            let expected_unknown = raw.source.offset % 2 == 0;
+            match prepared {
+                Prepared::Unknown => assert!(expected_unknown, "{}", raw.source.offset),
+                Prepared::Poison(_) => assert!(!expected_unknown, "{}", raw.source.offset),
+                Prepared::Ready(..) => panic!("nothing decodes without a registry"),
+            }
+            seen.push(raw.source.offset);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn chunks_come_back_in_the_order_the_messages_were_read() {
+        // No registry answers here; the pipeline never asks one.
+        let registry = Registry::new(&RegistryConfig::new("http://127.0.0.1:9")).unwrap();
+        let decoders = Arc::new(Decoders::new(&registry, "t"));
+        let mut pipeline = Pipeline::new(decoders, Arc::new(EventIds));
+        let total = (CHUNK_RECORDS * 5 + 7) as i64;
+        let mut seen = Vec::new();
+        for offset in 0..total {
+            pipeline.dispatch();
+            assert!(pipeline.preparing.len() <= MAX_CHUNKS);
+            while !pipeline.has_room() {
+                let chunk = pipeline.next().await.expect("a chunk is being prepared");
+                record(chunk, &mut seen);
+                pipeline.dispatch();
+            }
+            pipeline.push(raw(offset));
+        }
+        loop {
+            pipeline.dispatch();
+            match pipeline.next().await {
+                Some(chunk) => record(chunk, &mut seen),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (0..total).collect::<Vec<_>>());
+    }
+}
