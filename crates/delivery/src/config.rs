@@ -120,9 +120,9 @@ pub use docket_config::ConfigError;
 /// (the default of [`vars::MAX_BUFFERED_BYTES`]).
 /// Measured on a million 1 KB records (with 16 MiB objects): 256 MiB gave 60k records/s at
 /// 701 MiB peak RSS, 64 MiB gave 50 to 57k records/s at about 410 MiB. With records prepared
-/// off the loop (300k realistic records into S3, gzip level 2), 64 MiB and 32 MiB ran at the
-/// same rate within the noise (24.0 and 25.1 µs of CPU per record) at 194 and 154 MiB peak
-/// RSS (`MALLOC_ARENA_MAX=2` in both runs).
+/// off the loop (500k realistic records into S3 on one topic), 64 MiB with 16 MiB objects and
+/// 32 MiB with 8 MiB objects ran at 28.2k and 28.6k records/s, 21.0 and 19.9 µs of CPU per
+/// record, 274 and 207 MiB peak RSS.
 const DEFAULT_MAX_BUFFERED_BYTES: usize = 32 * 1024 * 1024;
 
 impl EngineConfig {
