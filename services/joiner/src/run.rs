@@ -270,7 +270,13 @@ fn subscribe(
         group_id: config.group.clone(),
         read_committed: true,
     };
-    let settings = config.kafka.for_member(&config.instance);
+    // Half the prefetch of other consumers: the joiner reads far below what 8 MiB sustain,
+    // and the round being joined and the one committing already hold two batches.
+    let settings = with_default(
+        config.kafka.for_member(&config.instance),
+        "queued.max.messages.kbytes",
+        "8192",
+    );
     let watch = RebalanceWatch::new(metrics.consumer_lag.clone());
     let consumer = docket_kafka::consumer_with_context(&settings, &options, watch)?;
     consumer.subscribe(&[&config.topics.decisions, &config.topics.pending])?;
@@ -278,14 +284,18 @@ fn subscribe(
 }
 
 /// The transactional producer's settings: lz4 batches unless `compression.type` is set. The
-/// enriched records are written by one thread per broker, so their compression is on the
-/// joiner's critical path (zstd: the largest single cost in a profile of the drain).
+/// enriched records are compressed by the producer's broker thread while the commit waits
+/// (zstd was the largest single cost in a profile of the drain).
 fn producer_settings(kafka: &KafkaSettings) -> KafkaSettings {
-    let mut settings = kafka.clone();
+    with_default(kafka.clone(), "compression.type", "lz4")
+}
+
+/// `settings` with `key` set to `value` unless a `DOCKET_KAFKA_PROP_*` variable set it.
+fn with_default(mut settings: KafkaSettings, key: &str, value: &str) -> KafkaSettings {
     settings
         .properties
-        .entry("compression.type".to_owned())
-        .or_insert_with(|| "lz4".to_owned());
+        .entry(key.to_owned())
+        .or_insert_with(|| value.to_owned());
     settings
 }
 
