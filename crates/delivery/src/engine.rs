@@ -163,7 +163,10 @@ impl<S: Sink> State<S> {
                 Some(chunk) = self.pipeline.next() => {
                     self.on_chunk(consumer, chunk, &shutdown).await?;
                 }
-                _ = tick.tick() => self.flush_idle(has_room),
+                _ = tick.tick() => {
+                    self.pipeline.flush();
+                    self.flush_idle(has_room);
+                }
                 msg = consumer.recv(), if can_read => {
                     while let Ok(e) = events.try_recv() {
                         self.on_ownership(e);

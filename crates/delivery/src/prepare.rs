@@ -15,6 +15,10 @@ use crate::sink::Sink;
 pub const CHUNK_RECORDS: usize = 512;
 /// Most chunks being prepared at once.
 pub const MAX_CHUNKS: usize = 3;
+/// Fewest records a chunk starts with while nothing else is being prepared; a smaller one
+/// waits for [`Pipeline::flush`] (the loop's tick), so a chunk's hand-off to a thread is
+/// not paid for one or two records at a time.
+pub const MIN_CHUNK_RECORDS: usize = 64;
 
 /// One message as read, copied out of the consumer's buffer.
 pub struct Raw {
@@ -70,11 +74,22 @@ impl<S: Sink> Pipeline<S> {
         self.filling.push(raw);
     }
 
-    /// Starts preparing the chunk being filled when it is full, or at once when nothing is
-    /// being prepared (so a slow trickle is never held back), within [`MAX_CHUNKS`].
+    /// Starts preparing the chunk being filled when it is full, or when nothing is being
+    /// prepared and it holds [`MIN_CHUNK_RECORDS`], within [`MAX_CHUNKS`].
     pub fn dispatch(&mut self) {
-        let due = self.filling.len() >= CHUNK_RECORDS || self.preparing.is_empty();
-        if self.filling.is_empty() || !due || self.preparing.len() >= MAX_CHUNKS {
+        self.start(MIN_CHUNK_RECORDS);
+    }
+
+    /// Starts preparing the chunk being filled however small, when nothing is being prepared:
+    /// called on the loop's tick, so a slow trickle waits at most one tick.
+    pub fn flush(&mut self) {
+        self.start(1);
+    }
+
+    fn start(&mut self, least: usize) {
+        let len = self.filling.len();
+        let due = len >= CHUNK_RECORDS || (self.preparing.is_empty() && len >= least);
+        if len == 0 || !due || self.preparing.len() >= MAX_CHUNKS {
             return;
         }
         let raws = std::mem::replace(&mut self.filling, Vec::with_capacity(CHUNK_RECORDS));
@@ -190,7 +205,7 @@ mod tests {
             pipeline.push(raw(offset));
         }
         loop {
-            pipeline.dispatch();
+            pipeline.flush();
             match pipeline.next().await {
                 Some(chunk) => record(chunk, &mut seen),
                 None => break,
