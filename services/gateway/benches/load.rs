@@ -7,7 +7,8 @@
 //! per request of the gateway child and of the benchmark process itself (the load generator,
 //! plus the echo server in the echo step) and how late the generator dispatched requests;
 //! then the highest rate each sustained (every request answered 200, achieved rate within 2%
-//! of the target, p99 under 50 ms), the gateway's share of the echo's, and the added p99.
+//! of the target, p99 under 50 ms), the gateway's share of the echo's, the added p99, and the
+//! load average at the start and the end.
 //! Needs the local stack (`dev/stack up`); not part of the test suite.
 //!
 //! The generator is one thread: a fixed pool of kept-alive connections
@@ -75,6 +76,7 @@ async fn run(echo: SocketAddr) {
         create_topic(&settings, "bench.gateway.decisions").await,
         create_topic(&settings, "bench.gateway.audit").await,
     ];
+    let start_load = load_average();
     let mut targets = vec![Target::echo(echo).await];
     if let Ok(baseline) = std::env::var("DOCKET_BENCH_BASELINE") {
         targets.push(Target::gateway("baseline", Path::new(&baseline), &topics).await);
@@ -109,6 +111,10 @@ async fn run(echo: SocketAddr) {
         }
     }
     summary(&targets, &steps);
+    println!(
+        "load average at the start: {start_load}; at the end: {}",
+        load_average()
+    );
     for t in &targets {
         t.print_metrics().await;
     }
@@ -167,6 +173,13 @@ fn summary(targets: &[Target], steps: &[Vec<(u64, Step)>]) {
             );
         }
     }
+}
+
+/// The first three fields of `/proc/loadavg`: other work on the machine moves every figure.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn ms(d: Duration) -> f64 {
