@@ -106,3 +106,47 @@ impl ClientContext for QuietEof {
 }
 
 impl ConsumerContext for QuietEof {}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::CommitGate;
+
+    /// A rebalance (here a thread calling `wait_closed`) does not pass while a commit is
+    /// running, and passes as soon as it has returned.
+    #[test]
+    fn a_rebalance_waits_for_the_commit_in_flight() {
+        let gate = Arc::new(CommitGate::default());
+        gate.open();
+        let (passed, passing) = mpsc::channel();
+        let waiter = {
+            let gate = Arc::clone(&gate);
+            std::thread::spawn(move || {
+                gate.wait_closed();
+                passed.send(()).expect("the test is listening");
+            })
+        };
+        assert_eq!(
+            passing.recv_timeout(Duration::from_millis(200)),
+            Err(mpsc::RecvTimeoutError::Timeout),
+            "the rebalance went ahead during the commit"
+        );
+        gate.close();
+        passing
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the rebalance goes ahead once the commit returned");
+        waiter.join().expect("waiter");
+    }
+
+    #[test]
+    fn no_commit_no_wait() {
+        let gate = CommitGate::default();
+        gate.wait_closed();
+        gate.open();
+        gate.close();
+        gate.wait_closed();
+    }
+}
