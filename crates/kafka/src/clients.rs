@@ -88,14 +88,16 @@ const TRANSACTION_TIMEOUT_MS: &str = "30000";
 
 /// Pre-fetched data kept in a consumer's queue (one queue for all its partitions). With
 /// librdkafka's one-second backoff once the queue is full, 8 MiB cut the read rate by a
-/// quarter; 16 MiB and a 10 ms backoff read as fast as librdkafka's 64 MiB default (see
-/// docs/benchmarks.md) at a fraction of the memory.
-const PREFETCH_KBYTES: &str = "16384";
+/// quarter; with a 10 ms backoff even 4 MiB reads several times faster than any Docket
+/// service consumes (see docs/benchmarks.md), and every MiB here costs about three in the
+/// process: librdkafka keeps each fetched zstd batch decompressed until its last message is
+/// read, and one fetch may arrive whole while the queue is still nearly full.
+const PREFETCH_KBYTES: &str = "4096";
 /// How long a partition's fetch waits once the prefetch queue is full (librdkafka: 1 s).
 const FETCH_QUEUE_BACKOFF_MS: &str = "10";
 /// Most bytes one fetch response may carry, so a response cannot overshoot the prefetch
 /// queue by librdkafka's 50 MiB default.
-const FETCH_MAX_BYTES: &str = "16777216";
+const FETCH_MAX_BYTES: &str = "4194304";
 
 /// A consumer in `options.group_id`: no auto-commit, no automatic offset store, starting from
 /// the earliest offset when the group has none. Must be created inside a Tokio runtime.

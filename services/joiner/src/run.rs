@@ -270,8 +270,8 @@ fn subscribe(
         group_id: config.group.clone(),
         read_committed: true,
     };
-    // Half the prefetch of other consumers: the joiner reads far below what 8 MiB sustain,
-    // and the round being joined and the one committing already hold two batches.
+    // Twice the prefetch of the sinks' consumers: a joiner round collects up to 20,000
+    // records at once, and 8 MiB kept its rate where 16 MiB had it (docs/joiner.md).
     let settings = with_default(
         config.kafka.for_member(&config.instance),
         "queued.max.messages.kbytes",
