@@ -245,7 +245,12 @@ impl<T: Record> Decoder<T> {
             Ok(frame) => frame,
             Err(e) => return Some(Err(e.into())),
         };
-        let plan = self.plans.read().expect("plan cache lock").get(&id).cloned()?;
+        let plan = self
+            .plans
+            .read()
+            .expect("plan cache lock")
+            .get(&id)
+            .cloned()?;
         Some(match plan {
             Plan::Direct => self.read_direct(id, body),
             Plan::Resolve(writer) => read_with_writer(id, &writer.parsed, body)
