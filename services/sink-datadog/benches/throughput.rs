@@ -15,7 +15,7 @@
 
 #![allow(missing_docs)]
 
-use docket_bench::{Discard, Reply, SinkBench};
+use docket_bench::{HttpSinkBench, Reply};
 
 const ACCEPTED: Reply = Reply {
     status: 202,
@@ -25,44 +25,21 @@ const ACCEPTED: Reply = Reply {
 
 #[tokio::main]
 async fn main() {
-    let bench = SinkBench::new("dd").await;
-    let discard = match std::env::var("DOCKET_BENCH_RECEIVER") {
-        Ok(r) if r == "discard" => Some(Discard::start(ACCEPTED, entries).await),
-        _ => None,
-    };
-    let url = match &discard {
-        Some(d) => d.url.clone(),
-        None => std::env::var("DOCKET_DATADOG_URL")
-            .or_else(|_| std::env::var("DOCKET_OTELCOL_DATADOG_URL"))
-            .unwrap_or_else(|_| "http://127.0.0.1:18126".to_owned()),
-    };
-    let receiver = if discard.is_some() {
-        "discarding intake"
-    } else {
-        "collector Datadog receiver"
-    };
-    if let Some(baseline) = SinkBench::baseline() {
-        run(
-            &bench,
-            &format!("baseline sink-datadog ({receiver})"),
-            &baseline,
-            &url,
-        )
-        .await;
-        discard.iter().for_each(Discard::print);
+    HttpSinkBench {
+        name: "datadog",
+        exe: env!("CARGO_BIN_EXE_docket-sink-datadog"),
+        url_var: "DOCKET_DATADOG_URL",
+        collector: (
+            "DOCKET_OTELCOL_DATADOG_URL",
+            "http://127.0.0.1:18126",
+            "collector Datadog receiver",
+        ),
+        reply: ACCEPTED,
+        count: entries,
+        env: &[("DOCKET_DATADOG_API_KEY", "bench")],
     }
-    let exe = env!("CARGO_BIN_EXE_docket-sink-datadog");
-    run(&bench, &format!("sink-datadog ({receiver})"), exe, &url).await;
-    discard.iter().for_each(Discard::print);
-}
-
-async fn run(bench: &SinkBench, name: &str, exe: &str, url: &str) {
-    let group = bench.group(name.split(' ').next().unwrap_or("sink"));
-    let mut command = bench.command(exe, &group);
-    command
-        .env("DOCKET_DATADOG_URL", url)
-        .env("DOCKET_DATADOG_API_KEY", "bench");
-    bench.measure(name, command, &group).await;
+    .run()
+    .await;
 }
 
 /// Log entries in a body: one JSON array.

@@ -14,7 +14,7 @@
 
 #![allow(missing_docs)]
 
-use docket_bench::{Discard, Reply, SinkBench};
+use docket_bench::{HttpSinkBench, Reply};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 
@@ -26,42 +26,21 @@ const SUCCESS: Reply = Reply {
 
 #[tokio::main]
 async fn main() {
-    let bench = SinkBench::new("otlp").await;
-    let discard = match std::env::var("DOCKET_BENCH_RECEIVER") {
-        Ok(r) if r == "discard" => Some(Discard::start(SUCCESS, log_records).await),
-        _ => None,
-    };
-    let endpoint = match &discard {
-        Some(d) => d.url.clone(),
-        None => std::env::var("DOCKET_OTLP_ENDPOINT")
-            .or_else(|_| std::env::var("DOCKET_OTELCOL_OTLP_URL"))
-            .unwrap_or_else(|_| "http://127.0.0.1:14318".to_owned()),
-    };
-    let receiver = if discard.is_some() {
-        "discarding receiver"
-    } else {
-        "collector OTLP/HTTP"
-    };
-    if let Some(baseline) = SinkBench::baseline() {
-        run(
-            &bench,
-            &format!("baseline sink-otlp ({receiver})"),
-            &baseline,
-            &endpoint,
-        )
-        .await;
-        discard.iter().for_each(Discard::print);
+    HttpSinkBench {
+        name: "otlp",
+        exe: env!("CARGO_BIN_EXE_docket-sink-otlp"),
+        url_var: "DOCKET_OTLP_ENDPOINT",
+        collector: (
+            "DOCKET_OTELCOL_OTLP_URL",
+            "http://127.0.0.1:14318",
+            "collector OTLP/HTTP",
+        ),
+        reply: SUCCESS,
+        count: log_records,
+        env: &[],
     }
-    let exe = env!("CARGO_BIN_EXE_docket-sink-otlp");
-    run(&bench, &format!("sink-otlp ({receiver})"), exe, &endpoint).await;
-    discard.iter().for_each(Discard::print);
-}
-
-async fn run(bench: &SinkBench, name: &str, exe: &str, endpoint: &str) {
-    let group = bench.group(name.split(' ').next().unwrap_or("sink"));
-    let mut command = bench.command(exe, &group);
-    command.env("DOCKET_OTLP_ENDPOINT", endpoint);
-    bench.measure(name, command, &group).await;
+    .run()
+    .await;
 }
 
 /// Log records in an export request.

@@ -15,7 +15,7 @@
 
 #![allow(missing_docs)]
 
-use docket_bench::{Discard, Reply, SinkBench};
+use docket_bench::{HttpSinkBench, Reply};
 
 const SUCCESS: Reply = Reply {
     status: 200,
@@ -25,44 +25,21 @@ const SUCCESS: Reply = Reply {
 
 #[tokio::main]
 async fn main() {
-    let bench = SinkBench::new("splunk").await;
-    let discard = match std::env::var("DOCKET_BENCH_RECEIVER") {
-        Ok(r) if r == "discard" => Some(Discard::start(SUCCESS, events).await),
-        _ => None,
-    };
-    let url = match &discard {
-        Some(d) => d.url.clone(),
-        None => std::env::var("DOCKET_SPLUNK_URL")
-            .or_else(|_| std::env::var("DOCKET_OTELCOL_HEC_URL"))
-            .unwrap_or_else(|_| "http://127.0.0.1:18088".to_owned()),
-    };
-    let receiver = if discard.is_some() {
-        "discarding HEC"
-    } else {
-        "collector HEC"
-    };
-    if let Some(baseline) = SinkBench::baseline() {
-        run(
-            &bench,
-            &format!("baseline sink-splunk ({receiver})"),
-            &baseline,
-            &url,
-        )
-        .await;
-        discard.iter().for_each(Discard::print);
+    HttpSinkBench {
+        name: "splunk",
+        exe: env!("CARGO_BIN_EXE_docket-sink-splunk"),
+        url_var: "DOCKET_SPLUNK_URL",
+        collector: (
+            "DOCKET_OTELCOL_HEC_URL",
+            "http://127.0.0.1:18088",
+            "collector HEC",
+        ),
+        reply: SUCCESS,
+        count: events,
+        env: &[("DOCKET_SPLUNK_TOKEN", "bench")],
     }
-    let exe = env!("CARGO_BIN_EXE_docket-sink-splunk");
-    run(&bench, &format!("sink-splunk ({receiver})"), exe, &url).await;
-    discard.iter().for_each(Discard::print);
-}
-
-async fn run(bench: &SinkBench, name: &str, exe: &str, url: &str) {
-    let group = bench.group(name.split(' ').next().unwrap_or("sink"));
-    let mut command = bench.command(exe, &group);
-    command
-        .env("DOCKET_SPLUNK_URL", url)
-        .env("DOCKET_SPLUNK_TOKEN", "bench");
-    bench.measure(name, command, &group).await;
+    .run()
+    .await;
 }
 
 /// HEC events in a body: concatenated JSON objects.
