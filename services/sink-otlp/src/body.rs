@@ -232,49 +232,28 @@ impl Seq {
     }
 }
 
-impl ser::SerializeSeq for Seq {
-    type Ok = AnyValue;
-    type Error = BodyError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), BodyError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<AnyValue, BodyError> {
-        Ok(self.finish())
-    }
+/// The four ways serde fills a sequence all push the next value into a [`Seq`].
+macro_rules! fill_seq {
+    ($($trait:ident :: $method:ident),+) => {$(
+        impl ser::$trait for Seq {
+            type Ok = AnyValue;
+            type Error = BodyError;
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), BodyError> {
+                self.push(value)
+            }
+            fn end(self) -> Result<AnyValue, BodyError> {
+                Ok(self.finish())
+            }
+        }
+    )+};
 }
 
-impl ser::SerializeTuple for Seq {
-    type Ok = AnyValue;
-    type Error = BodyError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), BodyError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<AnyValue, BodyError> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeTupleStruct for Seq {
-    type Ok = AnyValue;
-    type Error = BodyError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), BodyError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<AnyValue, BodyError> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeTupleVariant for Seq {
-    type Ok = AnyValue;
-    type Error = BodyError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), BodyError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<AnyValue, BodyError> {
-        Ok(self.finish())
-    }
-}
+fill_seq!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 /// A map being filled (under a variant name for a struct variant).
 struct Map {
