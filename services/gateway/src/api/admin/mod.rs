@@ -230,32 +230,11 @@ impl Call {
             self.app.config.max_body_bytes,
             self.app.config.http.body_read_timeout,
         );
-        let bytes = match read_body(&self.headers, body, max, timeout).await {
-            Ok(b) => b,
-            Err(e) => {
-                self.audit(
-                    &op,
-                    Some(admin),
-                    AuditOutcome::Failed,
-                    None,
-                    reason(e.reason()),
-                );
-                return Err(e.into());
-            }
-        };
-        let expect = match if_match(&self.headers) {
-            Ok(v) => v,
-            Err(e) => {
-                self.audit(
-                    &op,
-                    Some(admin),
-                    AuditOutcome::Failed,
-                    None,
-                    reason("invalid If-Match"),
-                );
-                return Err(e);
-            }
-        };
+        let bytes = read_body(&self.headers, body, max, timeout)
+            .await
+            .inspect_err(|e| self.failed(&op, admin, e.reason()))?;
+        let expect =
+            if_match(&self.headers).inspect_err(|_| self.failed(&op, admin, "invalid If-Match"))?;
         let edit = edit::Edit {
             request_id: &self.request_id,
             expect,
@@ -273,16 +252,15 @@ impl Call {
                 Ok((done.status, axum::Json(done.body)).into_response())
             }
             Err(f) => {
-                self.audit(
-                    &op,
-                    Some(admin),
-                    AuditOutcome::Failed,
-                    None,
-                    reason(f.reason),
-                );
+                self.failed(&op, admin, f.reason);
                 Err(f.error)
             }
         }
+    }
+
+    /// Audits `op` by `admin` as FAILED for `why` (one of the fixed reasons).
+    fn failed(&self, op: &Op, admin: &Admin, why: &str) {
+        self.audit(op, Some(admin), AuditOutcome::Failed, None, reason(why));
     }
 
     /// The admin allowed to run `op`; a refusal is audited (edits) or counted (reads).
