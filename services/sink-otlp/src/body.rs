@@ -341,6 +341,15 @@ fn refused(kind: &str) -> BodyError {
     BodyError(format!("a map key must be a string, not {kind}"))
 }
 
+/// Key serializer methods that write the value as its text.
+macro_rules! as_text {
+    ($($method:ident: $t:ty),+) => {$(
+        fn $method(self, v: $t) -> Result<String, BodyError> {
+            Ok(v.to_string())
+        }
+    )+};
+}
+
 impl ser::Serializer for KeySerializer {
     type Ok = String;
     type Error = BodyError;
@@ -352,41 +361,23 @@ impl ser::Serializer for KeySerializer {
     type SerializeStruct = Impossible<String, BodyError>;
     type SerializeStructVariant = Impossible<String, BodyError>;
 
-    fn serialize_bool(self, v: bool) -> Result<String, BodyError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i8(self, v: i8) -> Result<String, BodyError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i16(self, v: i16) -> Result<String, BodyError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i32(self, v: i32) -> Result<String, BodyError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i64(self, v: i64) -> Result<String, BodyError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u8(self, v: u8) -> Result<String, BodyError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u16(self, v: u16) -> Result<String, BodyError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u32(self, v: u32) -> Result<String, BodyError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u64(self, v: u64) -> Result<String, BodyError> {
-        Ok(v.to_string())
-    }
+    as_text!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_char: char
+    );
     fn serialize_f32(self, _: f32) -> Result<String, BodyError> {
         Err(refused("a number with a fraction"))
     }
     fn serialize_f64(self, _: f64) -> Result<String, BodyError> {
         Err(refused("a number with a fraction"))
-    }
-    fn serialize_char(self, v: char) -> Result<String, BodyError> {
-        Ok(v.to_string())
     }
     fn serialize_str(self, v: &str) -> Result<String, BodyError> {
         Ok(v.to_owned())
@@ -477,12 +468,13 @@ impl ser::Serializer for KeySerializer {
 mod tests {
     use std::collections::BTreeMap;
 
-    use docket_delivery::{Body, Exported, Source};
+    use docket_delivery::Body;
     use docket_records::samples;
     use prost::Message;
     use serde::Serialize;
 
     use super::*;
+    use crate::encode::tests::exported;
 
     /// The earlier conversion, through `serde_json::Value`: the oracle.
     fn through_json(value: &impl Serialize) -> AnyValue {
@@ -515,15 +507,6 @@ mod tests {
         let oracle = through_json(value);
         assert_eq!(direct, oracle);
         assert_eq!(direct.encode_to_vec(), oracle.encode_to_vec());
-    }
-
-    fn exported(record: Body) -> Exported {
-        let source = Source {
-            topic: "docket.decisions.enriched.v1".to_owned(),
-            partition: 3,
-            offset: 77,
-        };
-        Exported::new(record, source)
     }
 
     #[test]

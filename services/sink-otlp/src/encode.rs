@@ -159,13 +159,14 @@ pub fn key_value(key: String, value: AnyValue) -> KeyValue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use docket_delivery::Source;
     use docket_records::{Outcome, Verdict, samples};
 
     use super::*;
 
-    fn exported(record: Body) -> Exported {
+    /// `record` as read at offset 77 of partition 3 of the enriched-decision topic.
+    pub(crate) fn exported(record: Body) -> Exported {
         let source = Source {
             topic: "docket.decisions.enriched.v1".to_owned(),
             partition: 3,
