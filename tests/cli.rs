@@ -9,7 +9,7 @@ mod cli;
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use cli::*;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -328,7 +328,10 @@ async fn replay_redelivers_the_range_alone(run: &Run) {
     commit_all(&other_group, &topics, 0);
 
     let from = now_millis();
-    tokio::time::sleep(Duration::from_millis(5)).await; // record times are in milliseconds
+    // Record times are in milliseconds: the records below must be later than the mark.
+    while now_millis() <= from {
+        tokio::task::yield_now().await;
+    }
     for i in 0..3 {
         assert_eq!(chat(run, &format!("after the mark {i}")).await.0, 200);
     }
