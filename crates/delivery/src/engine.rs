@@ -108,6 +108,7 @@ pub async fn run<S: Sink>(
     };
     let result = state.drive(&consumer, events, done, shutdown).await;
     state.ready.set_ready(false);
+    docket_kafka::close(consumer, docket_kafka::CLOSE_LIMIT).await;
     result
 }
 

@@ -1,6 +1,8 @@
 //! Producer and consumer builders with Docket's delivery settings: idempotent `acks=all`
 //! producers; consumers that never auto-commit and store offsets only when told to.
 
+use std::time::Duration;
+
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{ConsumerContext, DefaultConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -135,4 +137,70 @@ pub fn consumer_with_context<C: ConsumerContext + 'static>(
             role: "consumer",
             source,
         })
+}
+
+/// How long a group consumer may take to close before a stopping service exits without it.
+pub const CLOSE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Closes `consumer` (dropping it leaves the group) on a thread of its own, waiting at most
+/// `limit`; returns whether it closed in time.
+///
+/// librdkafka 2.12 can wait forever in a consumer's close when the group's assignment
+/// arrives just as the consumer closes: the assign made for it never returns (upstream issue
+/// 4884). A service stopped while it joins its group would then never exit. Docket's
+/// consumers commit what they owe before they close, so a stopping service loses nothing by
+/// not waiting longer: it logs, goes on, and the process's exit ends the thread.
+pub async fn close<C: Send + 'static>(consumer: C, limit: Duration) -> bool {
+    let (closed, wait) = tokio::sync::oneshot::channel();
+    let closing = std::thread::Builder::new()
+        .name("consumer-close".to_owned())
+        .spawn(move || {
+            drop(consumer);
+            let _ = closed.send(());
+        });
+    if let Err(e) = closing {
+        // The consumer went down with the closure, closed on this thread.
+        tracing::warn!(error = %e, "no thread to close the consumer on");
+        return true;
+    }
+    let in_time = tokio::time::timeout(limit, wait).await.is_ok();
+    if !in_time {
+        tracing::warn!(
+            ?limit,
+            "the Kafka consumer did not close in time; stopping without it (its offsets are \
+             already committed)"
+        );
+    }
+    in_time
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::close;
+
+    /// Stands in for a consumer whose close never returns: its drop waits for a message that
+    /// never comes while the test holds the sender.
+    struct StuckClose(mpsc::Receiver<()>);
+
+    impl Drop for StuckClose {
+        fn drop(&mut self) {
+            let _ = self.0.recv();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_close_that_never_returns_is_given_up_after_the_limit() {
+        let (_held, never) = mpsc::channel();
+        assert!(!close(StuckClose(never), Duration::from_millis(50)).await);
+    }
+
+    #[tokio::test]
+    async fn a_close_that_returns_is_awaited() {
+        let (sender, receiver) = mpsc::channel();
+        sender.send(()).expect("the receiver is alive");
+        assert!(close(StuckClose(receiver), Duration::from_secs(30)).await);
+    }
 }

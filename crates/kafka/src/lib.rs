@@ -11,7 +11,8 @@ mod settings;
 mod topics;
 
 pub use clients::{
-    ClientError, ConsumerOptions, consumer, consumer_with_context, producer, transactional_producer,
+    CLOSE_LIMIT, ClientError, ConsumerOptions, close, consumer, consumer_with_context, producer,
+    transactional_producer,
 };
 pub use member::{consumer_lag, instance_name};
 pub use partition::TopicPartition;

@@ -58,13 +58,10 @@ pub async fn run(config: JoinerConfig, mut shutdown: Shutdown) -> Result<(), Joi
     );
     let mut joiner = Joiner::start(config, registry, view, metrics, shutdown.clone())?;
     health.set_ready(true);
-    while !shutdown.requested() {
-        match joiner.round().await {
-            Ok(()) | Err(JoinerError::Interrupted) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    joiner.settle().await?;
+    let stopped = joiner.run_until(&shutdown).await;
+    health.set_ready(false);
+    docket_kafka::close(joiner.consumer, docket_kafka::CLOSE_LIMIT).await;
+    stopped?;
     tracing::info!("joiner stopped after its last committed round");
     Ok(())
 }
@@ -118,6 +115,18 @@ impl Joiner {
             metrics,
             committing: None,
         })
+    }
+
+    /// Runs rounds until `shutdown` fires or a transaction fails, then waits for the last
+    /// commit.
+    async fn run_until(&mut self, shutdown: &Shutdown) -> Result<(), JoinerError> {
+        while !shutdown.requested() {
+            match self.round().await {
+                Ok(()) | Err(JoinerError::Interrupted) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.settle().await
     }
 
     /// Reads and joins a round while the previous one commits, then sends it and starts its
