@@ -116,14 +116,25 @@ pub struct EngineConfig {
 /// variable or field.
 pub use docket_config::ConfigError;
 
-/// Bytes held in batches not yet accepted, across partitions, before consumption pauses
-/// (the default of [`vars::MAX_BUFFERED_BYTES`]).
-/// Measured on a million 1 KB records (with 16 MiB objects): 256 MiB gave 60k records/s at
-/// 701 MiB peak RSS, 64 MiB gave 50 to 57k records/s at about 410 MiB. With records prepared
-/// off the loop (500k realistic records into S3 on one topic), 64 MiB with 16 MiB objects and
-/// 32 MiB with 8 MiB objects ran at 28.2k and 28.6k records/s, 21.0 and 19.9 µs of CPU per
-/// record, 274 and 207 MiB peak RSS.
-const DEFAULT_MAX_BUFFERED_BYTES: usize = 32 * 1024 * 1024;
+/// Bytes held in batches not yet accepted, across partitions, before consumption pauses, when
+/// [`vars::MAX_BUFFERED_BYTES`] is unset: room for [`BUFFERED_BATCHES`] of the destination's
+/// largest batches, and at least [`MIN_MAX_BUFFERED_BYTES`] (S3: 32 MiB; Splunk and OTLP:
+/// 16 MiB; Datadog: 20 MiB).
+///
+/// Measured on 300k realistic ~1 KB records (docs/benchmarks.md): the S3 sink ran at 0.26 of
+/// the stock consumer's rate with 32 MiB, 0.20 with 24 and 0.14 with 16; the HTTP sinks kept
+/// their rate at 16 MiB and peaked 25–35 MiB lower than at 32 MiB.
+pub fn default_max_buffered_bytes(limits: &BatchLimits) -> usize {
+    limits
+        .max_bytes
+        .saturating_mul(BUFFERED_BATCHES)
+        .max(MIN_MAX_BUFFERED_BYTES)
+}
+
+/// Largest batches the default allowance holds.
+pub const BUFFERED_BATCHES: usize = 4;
+/// The smallest default allowance.
+pub const MIN_MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
 
 impl EngineConfig {
     /// The defaults for sink `name`: Docket's topics, its group and dead-letter topic.
@@ -136,7 +147,7 @@ impl EngineConfig {
             audit_topic: docket_kafka::topic::AUDIT.to_owned(),
             streams,
             limits,
-            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            max_buffered_bytes: default_max_buffered_bytes(&limits),
             retry: RetryPolicy::default(),
             shutdown_grace: Duration::from_secs(20),
             http_addr: None,
@@ -226,7 +237,7 @@ pub mod vars {
         "DOCKET_SINK_MAX_BUFFERED_BYTES",
         "bytes held in batches not yet accepted before consumption pauses",
     )
-    .default("32MiB");
+    .described("four of the largest batches, at least 16MiB");
     /// First retry delay.
     pub const RETRY_INITIAL: Var =
         Var::new("DOCKET_SINK_RETRY_INITIAL", "first retry delay ceiling")
@@ -352,10 +363,10 @@ impl EngineConfig {
         c.decisions_topic = vars.text(&vars::DECISIONS_TOPIC);
         c.audit_topic = vars.text(&vars::AUDIT_TOPIC);
         c.limits = limits_from(vars, limits)?;
-        c.max_buffered_bytes = to_usize(
-            &vars::MAX_BUFFERED_BYTES,
-            vars.size(&vars::MAX_BUFFERED_BYTES)?,
-        )?;
+        c.max_buffered_bytes = match vars.size_opt(&vars::MAX_BUFFERED_BYTES)? {
+            Some(bytes) => to_usize(&vars::MAX_BUFFERED_BYTES, bytes)?,
+            None => default_max_buffered_bytes(&c.limits),
+        };
         c.retry = RetryPolicy {
             initial: vars.duration(&vars::RETRY_INITIAL)?,
             max: vars.duration(&vars::RETRY_MAX)?,
@@ -470,7 +481,32 @@ mod tests {
         assert_eq!(c.shutdown_grace, Duration::from_secs(5));
         assert_eq!(c.limits.max_bytes, 1024);
         assert_eq!(c.retry, RetryPolicy::default());
-        assert_eq!(c.max_buffered_bytes, DEFAULT_MAX_BUFFERED_BYTES);
+        assert_eq!(c.max_buffered_bytes, default_max_buffered_bytes(&c.limits));
+    }
+
+    #[test]
+    fn the_default_allowance_holds_four_of_the_largest_batches_and_at_least_16_mib() {
+        const MIB: usize = 1024 * 1024;
+        let with = |max_bytes| {
+            default_max_buffered_bytes(&BatchLimits {
+                max_bytes,
+                ..LIMITS
+            })
+        };
+        assert_eq!(with(8 * MIB), 32 * MIB);
+        assert_eq!(with(5 * MIB), 20 * MIB);
+        assert_eq!(with(MIB), 16 * MIB);
+        assert_eq!(with(usize::MAX), usize::MAX);
+        let raised = vars(&[(env::MAX_BYTES, "10MiB")]);
+        let c = EngineConfig::from_config("s3", LIMITS, &raised).unwrap();
+        assert_eq!(
+            c.max_buffered_bytes,
+            40 * MIB,
+            "follows a raised batch limit"
+        );
+        let set = vars(&[(env::MAX_BUFFERED_BYTES, "64MiB")]);
+        let c = EngineConfig::from_config("s3", LIMITS, &set).unwrap();
+        assert_eq!(c.max_buffered_bytes, 64 * MIB);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod endpoint;
 mod logging;
+mod memory;
 mod retry;
 mod service;
 mod shutdown;

@@ -1,6 +1,7 @@
 //! What every service binary's `main` does: answer `--help` and `--version` from its declared
-//! variables and the log set-up's, set up logging, run with the environment until SIGTERM or
-//! Ctrl-C, and turn a failure into one line naming every cause, and exit status 1.
+//! variables and the log set-up's, fix the C allocator's mapping threshold, set up logging,
+//! run with the environment until SIGTERM or Ctrl-C, and turn a failure into one line naming
+//! every cause, and exit status 1.
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -19,6 +20,7 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
+    crate::memory::return_large_blocks();
     let sections: Vec<_> = help
         .sections
         .iter()
