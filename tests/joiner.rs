@@ -642,3 +642,76 @@ async fn s3_sink_exports_each_once(p: &Pipeline, decisions: &[Decision]) {
         "records exported that were never decided"
     );
 }
+
+/// The decision schema with one more optional field: a newer, compatible version.
+fn newer_decision_schema() -> &'static docket_records::RecordSchema {
+    use docket_records::Record;
+    let mut schema: serde_json::Value = serde_json::from_str(Decision::schema().json()).unwrap();
+    schema["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "name": "risk_score", "type": ["null", "double"], "default": null,
+            "doc": "Risk score of the request, 0 to 1."
+        }));
+    let parsed = docket_records::RecordSchema::parse(&schema.to_string()).unwrap();
+    Box::leak(Box::new(parsed))
+}
+
+/// `decision` as a value of [`newer_decision_schema`], carrying a risk score.
+fn with_risk_score(decision: &Decision) -> apache_avro::types::Value {
+    use apache_avro::types::Value;
+    use docket_records::Record;
+    let resolved = apache_avro::to_value(decision)
+        .unwrap()
+        .resolve(Decision::schema().parsed())
+        .unwrap();
+    let Value::Record(mut fields) = resolved else {
+        panic!("a decision is a record")
+    };
+    fields.push((
+        "risk_score".to_owned(),
+        Value::Union(1, Box::new(Value::Double(0.5))),
+    ));
+    Value::Record(fields)
+}
+
+/// The joiner copies a decision's bytes into its enriched record only when they were written
+/// with the decision schema the enriched schema embeds: a decision written with a newer
+/// version is decoded and encoded again, and leaves with the fields both versions share.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decision_in_a_newer_schema_is_encoded_again_not_copied() {
+    let registry = registry();
+    let p = Pipeline::new(1).await;
+    let (_joiner, _port) = p.start("it-newer-schema");
+    let now = Micros::now().0;
+    let (current, newer) = (decision(None, now), decision(None, now));
+    let current_bytes = registry
+        .encoder::<Decision>(&p.decisions)
+        .encode(&current)
+        .await
+        .unwrap();
+    let newer_bytes = registry
+        .encoder_with_schema::<Decision>(&p.decisions, newer_decision_schema())
+        .encode_value(&with_risk_score(&newer))
+        .await
+        .unwrap();
+    let records = [
+        (current.correlation_id.clone(), current_bytes),
+        (newer.correlation_id.clone(), newer_bytes),
+    ];
+    produce(
+        &docket_kafka::producer(&settings()).unwrap(),
+        &p.decisions,
+        &records,
+    )
+    .await;
+    let mut reader = Reader::new(&p.enriched);
+    let by_event = decode_all(&registry, reader.until(2).await).await;
+    for d in [&current, &newer] {
+        let enriched = &by_event[&d.event_id];
+        assert_eq!(enriched.len(), 1);
+        assert_eq!(&enriched[0].decision, d, "the decision travels unchanged");
+        assert_eq!(enriched[0].join_status, JoinStatus::NoPolicy);
+    }
+}

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::marker::PhantomData;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 use std::time::Duration;
 
 use apache_avro::Schema;
@@ -24,9 +24,10 @@ use schema_registry_converter::schema_registry_common::{
     RawError, SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
 
+use crate::enriched::{EnrichedDecision, JoinStatus, PolicyChange};
 use crate::error::CodecError;
 use crate::schema::{Record, RecordSchema};
-use crate::wire::{frame, split_frame};
+use crate::wire::{WIRE_HEADER_LEN, frame, split_frame};
 
 /// Where the schema registry is (its Confluent-compatible API root) and how long a call may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +208,62 @@ impl<T: serde::Serialize> Encoder<T> {
     }
 }
 
+/// Writes the fields of an enriched decision after its decision.
+static ENRICHED_TAIL_WRITER: LazyLock<GenericDatumWriter<'static>> = LazyLock::new(|| {
+    GenericDatumWriter::builder(crate::schema::enriched_tail().parsed())
+        .build()
+        .expect("a parsed record schema resolves")
+});
+
+/// An enriched decision's fields after its decision, serialized against
+/// `docket.EnrichedTail`.
+#[derive(serde::Serialize)]
+struct EnrichedTail<'a> {
+    policy_change: &'a Option<PolicyChange>,
+    join_status: JoinStatus,
+}
+
+impl Encoder<EnrichedDecision> {
+    /// Encodes `enriched` by copying `decision_body`, its decision's Avro body written with the
+    /// decision schema the enriched schema embeds (see [`Decoder::own_schema_body`]), and
+    /// encoding only the fields after it: an Avro record is its fields' encodings one after
+    /// another. An encoder with another writer schema encodes the whole record.
+    pub async fn encode_around(
+        &self,
+        decision_body: &[u8],
+        enriched: &EnrichedDecision,
+    ) -> Result<Vec<u8>, CodecError> {
+        let id = self.schema_id().await?;
+        self.encode_around_with_id(id, decision_body, enriched)
+    }
+
+    /// [`Self::encode_around`] with an id already obtained: no registry call.
+    pub fn encode_around_with_id(
+        &self,
+        id: u32,
+        decision_body: &[u8],
+        enriched: &EnrichedDecision,
+    ) -> Result<Vec<u8>, CodecError> {
+        if !std::ptr::eq(self.schema, EnrichedDecision::schema()) {
+            return self.encode_with_id(id, enriched);
+        }
+        let mut out = Vec::with_capacity(WIRE_HEADER_LEN + decision_body.len() + 128);
+        frame(id, &mut out);
+        out.extend_from_slice(decision_body);
+        let tail = EnrichedTail {
+            policy_change: &enriched.policy_change,
+            join_status: enriched.join_status,
+        };
+        ENRICHED_TAIL_WRITER
+            .write_ser(&mut out, &tail)
+            .map_err(|e| CodecError::Encode {
+                schema: self.schema.full_name().to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(out)
+    }
+}
+
 /// How data written with one schema id is read.
 #[derive(Clone)]
 enum Plan {
@@ -259,6 +316,14 @@ impl<T: Record> Decoder<T> {
                     apache_avro::from_value(&resolved).map_err(|e| mismatch::<T>(id, e))
                 }),
         })
+    }
+
+    /// The Avro body of a framed message when it was written with this decoder's own schema
+    /// (as decoded before): such bytes may be copied into a record that embeds `T`.
+    pub fn own_schema_body<'a>(&self, bytes: &'a [u8]) -> Option<&'a [u8]> {
+        let (id, body) = split_frame(bytes).ok()?;
+        let plans = self.plans.read().expect("plan cache lock");
+        matches!(plans.get(&id), Some(Plan::Direct)).then_some(body)
     }
 
     fn read_direct(&self, id: u32, body: &[u8]) -> Result<T, CodecError> {
@@ -408,5 +473,54 @@ fn classify(e: SRCError, lookup: Lookup) -> CodecError {
         // The registry answered, but what it holds under the id is no usable Avro schema.
         Lookup::Id(id) if code.is_none() => CodecError::UnknownSchema { id, reason },
         _ => CodecError::Registry { reason },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samples;
+
+    /// Splicing the decision's bytes gives exactly the bytes of encoding the whole record, for
+    /// every join status, with and without a policy change.
+    #[test]
+    fn an_enriched_decision_around_its_decision_bytes_is_the_whole_encoding() {
+        let registry = Registry::new(&RegistryConfig::new("http://127.0.0.1:9")).unwrap();
+        let decisions = registry.encoder::<crate::Decision>("d");
+        let enriched = registry.encoder::<EnrichedDecision>("e");
+        let mut record = samples::enriched();
+        let framed = decisions.encode_with_id(3, &record.decision).unwrap();
+        let body = &framed[WIRE_HEADER_LEN..];
+        let statuses = [
+            JoinStatus::Joined,
+            JoinStatus::NoRecentEdit,
+            JoinStatus::NoPolicy,
+            JoinStatus::Late,
+        ];
+        for change in [record.policy_change.clone(), None] {
+            for status in statuses {
+                record.policy_change = change.clone();
+                record.join_status = status;
+                assert_eq!(
+                    enriched.encode_around_with_id(9, body, &record).unwrap(),
+                    enriched.encode_with_id(9, &record).unwrap(),
+                    "{status:?} with a change: {}",
+                    change.is_some()
+                );
+            }
+        }
+    }
+
+    /// An encoder writing another enriched schema (here a copy of the current one, as an older
+    /// or newer version would be) does not splice.
+    #[test]
+    fn another_writer_schema_encodes_the_whole_record() {
+        let registry = Registry::new(&RegistryConfig::new("http://127.0.0.1:9")).unwrap();
+        let copy = RecordSchema::parse(EnrichedDecision::schema().json()).unwrap();
+        let other =
+            registry.encoder_with_schema::<EnrichedDecision>("e", Box::leak(Box::new(copy)));
+        let record = samples::enriched();
+        let spliced = other.encode_around_with_id(9, b"not a decision", &record);
+        assert_eq!(spliced.unwrap(), other.encode_with_id(9, &record).unwrap());
     }
 }

@@ -130,7 +130,7 @@ impl Handler {
             }
         };
         match enriched {
-            Some(e) => self.emit(e, out).await,
+            Some(e) => self.emit(e, msg.payload(), out).await,
             None => {
                 self.defer(msg, out);
                 Ok(())
@@ -150,12 +150,20 @@ impl Handler {
         self.metrics.deferred.inc();
     }
 
+    /// Adds the enriched record to `out`. With the decision's own bytes (`source`, when it
+    /// was read with the decision schema the enriched one embeds) they are copied instead of
+    /// encoded again.
     async fn emit(
         &self,
         enriched: EnrichedDecision,
+        source: Option<&[u8]>,
         out: &mut RoundOutput,
     ) -> Result<(), JoinerError> {
-        let payload = self.enriched.encode(&enriched).await?;
+        let body = source.and_then(|bytes| self.decisions.own_schema_body(bytes));
+        let payload = match body {
+            Some(body) => self.enriched.encode_around(body, &enriched).await?,
+            None => self.enriched.encode(&enriched).await?,
+        };
         let status = STATUSES.iter().position(|s| *s == enriched.join_status);
         self.joined[status.expect("every status is listed")].inc();
         out.records.push(Outgoing {
@@ -209,7 +217,7 @@ impl Handler {
                 .release(&table, self.config.horizon, Micros::now())
         };
         for enriched in released.records {
-            self.emit(enriched, out).await?;
+            self.emit(enriched, None, out).await?;
         }
         let pending = self.config.topics.pending.as_str();
         for dead in released.dead {
