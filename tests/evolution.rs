@@ -3,50 +3,22 @@
 //! under BACKWARD compatibility.
 
 mod support;
+#[path = "support/versions.rs"]
+mod versions;
 
 use std::sync::LazyLock;
 
 use apache_avro::types::Value;
 use docket_records::samples;
 use docket_records::{CodecError, Decision, Record, RecordSchema};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use support::*;
-
-/// The decision schema with one more field, appended at the end.
-fn with_extra_field(field: Json) -> RecordSchema {
-    let mut schema: Json = serde_json::from_str(Decision::schema().json()).unwrap();
-    schema["fields"].as_array_mut().unwrap().push(field);
-    RecordSchema::parse(&schema.to_string()).expect("valid schema")
-}
-
-/// v2: a new optional field with a default, the compatible kind of change.
-static V2: LazyLock<RecordSchema> = LazyLock::new(|| {
-    with_extra_field(json!({
-        "name": "risk_score", "type": ["null", "double"], "default": null,
-        "doc": "Risk score of the request, 0 to 1."
-    }))
-});
+use versions::{V2, v2_value, with_extra_field};
 
 /// v3: a new required field without a default: old data cannot be read with it.
 static V3: LazyLock<RecordSchema> = LazyLock::new(|| {
     with_extra_field(json!({"name": "tenant", "type": "string", "doc": "Owning tenant."}))
 });
-
-/// `decision` as a v2 value carrying `risk_score`.
-fn v2_value(decision: &Decision, risk: f64) -> Value {
-    let v1 = apache_avro::to_value(decision)
-        .unwrap()
-        .resolve(Decision::schema().parsed())
-        .unwrap();
-    let Value::Record(mut fields) = v1 else {
-        panic!("a decision is a record")
-    };
-    fields.push((
-        "risk_score".to_owned(),
-        Value::Union(1, Box::new(Value::Double(risk))),
-    ));
-    Value::Record(fields)
-}
 
 fn field<'a>(record: &'a Value, name: &str) -> &'a Value {
     let Value::Record(fields) = record else {

@@ -7,6 +7,8 @@
 #[path = "support/sink.rs"]
 mod sink;
 mod support;
+#[path = "support/versions.rs"]
+mod versions;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -643,39 +645,6 @@ async fn s3_sink_exports_each_once(p: &Pipeline, decisions: &[Decision]) {
     );
 }
 
-/// The decision schema with one more optional field: a newer, compatible version.
-fn newer_decision_schema() -> &'static docket_records::RecordSchema {
-    use docket_records::Record;
-    let mut schema: serde_json::Value = serde_json::from_str(Decision::schema().json()).unwrap();
-    schema["fields"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "name": "risk_score", "type": ["null", "double"], "default": null,
-            "doc": "Risk score of the request, 0 to 1."
-        }));
-    let parsed = docket_records::RecordSchema::parse(&schema.to_string()).unwrap();
-    Box::leak(Box::new(parsed))
-}
-
-/// `decision` as a value of [`newer_decision_schema`], carrying a risk score.
-fn with_risk_score(decision: &Decision) -> apache_avro::types::Value {
-    use apache_avro::types::Value;
-    use docket_records::Record;
-    let resolved = apache_avro::to_value(decision)
-        .unwrap()
-        .resolve(Decision::schema().parsed())
-        .unwrap();
-    let Value::Record(mut fields) = resolved else {
-        panic!("a decision is a record")
-    };
-    fields.push((
-        "risk_score".to_owned(),
-        Value::Union(1, Box::new(Value::Double(0.5))),
-    ));
-    Value::Record(fields)
-}
-
 /// The joiner copies a decision's bytes into its enriched record only when they were written
 /// with the decision schema the enriched schema embeds: a decision written with a newer
 /// version is decoded and encoded again, and leaves with the fields both versions share.
@@ -692,8 +661,8 @@ async fn a_decision_in_a_newer_schema_is_encoded_again_not_copied() {
         .await
         .unwrap();
     let newer_bytes = registry
-        .encoder_with_schema::<Decision>(&p.decisions, newer_decision_schema())
-        .encode_value(&with_risk_score(&newer))
+        .encoder_with_schema::<Decision>(&p.decisions, &versions::V2)
+        .encode_value(&versions::v2_value(&newer, 0.5))
         .await
         .unwrap();
     let records = [

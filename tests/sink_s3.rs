@@ -134,7 +134,10 @@ fn help_lists_every_variable_the_sink_reads() {
             );
         }
     }
-    assert!(text.contains("DOCKET_SINK_IDLE_FLUSH") && text.contains("[default: 32MiB]"));
+    assert!(
+        text.contains("DOCKET_SINK_IDLE_FLUSH")
+            && text.contains("[default: four of the largest batches, at least 16MiB]")
+    );
     let refused = Command::new(sink::sink_binary())
         .arg("--bogus")
         .output()

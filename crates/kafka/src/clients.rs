@@ -6,7 +6,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{ConsumerContext, DefaultConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{DefaultProducerContext, FutureProducer, ThreadedProducer};
 use thiserror::Error;
 
 use crate::settings::KafkaSettings;
@@ -67,11 +67,13 @@ pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, ClientError>
 }
 
 /// A transactional producer (idempotent, `acks=all`) with the given `transactional.id`; the
-/// caller runs `init_transactions` before the first transaction.
+/// caller runs `init_transactions` before the first transaction. It reports no delivery per
+/// record: committing the transaction waits for every record in it and fails if any failed,
+/// so a record costs no future or callback of its own.
 pub fn transactional_producer(
     settings: &KafkaSettings,
     transactional_id: &str,
-) -> Result<FutureProducer, ClientError> {
+) -> Result<ThreadedProducer<DefaultProducerContext>, ClientError> {
     let mut config = producer_config(settings);
     config
         .set("transactional.id", transactional_id)

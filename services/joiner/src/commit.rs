@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::ConsumerGroupMetadata;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use tokio::task::JoinHandle;
 
 use crate::context::CommitGate;
 use crate::error::JoinerError;
+use crate::run::TxnProducer;
 
 /// How long one transactional call may take.
 pub const TXN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,7 +27,7 @@ impl Committing {
     /// Commits the open transaction of `producer` with `offsets` of the group `metadata`
     /// names, holding `gate` open until the commit has returned.
     pub fn start(
-        producer: FutureProducer,
+        producer: Arc<TxnProducer>,
         offsets: TopicPartitionList,
         metadata: ConsumerGroupMetadata,
         gate: Arc<CommitGate>,
@@ -53,7 +54,7 @@ impl Committing {
 }
 
 fn commit(
-    producer: &FutureProducer,
+    producer: &TxnProducer,
     offsets: &TopicPartitionList,
     metadata: &ConsumerGroupMetadata,
 ) -> Result<(), JoinerError> {

@@ -12,7 +12,7 @@ use docket_kafka::KafkaSettings;
 use docket_records::{Registry, RegistryConfig};
 use docket_telemetry::{Health, Shutdown};
 use rdkafka::consumer::{Consumer, ConsumerGroupMetadata, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, TopicPartitionList};
 
 use crate::audit::{self, AuditView};
@@ -25,6 +25,9 @@ use crate::metrics::Metrics;
 use crate::output::{Outgoing, RoundOutput};
 
 const IDLE_TICK: Duration = Duration::from_millis(100);
+
+/// The joiner's transactional producer.
+pub type TxnProducer = ThreadedProducer<DefaultProducerContext>;
 
 /// Runs the joiner until `shutdown` fires or a transaction fails.
 pub async fn run(config: JoinerConfig, mut shutdown: Shutdown) -> Result<(), JoinerError> {
@@ -69,7 +72,7 @@ pub async fn run(config: JoinerConfig, mut shutdown: Shutdown) -> Result<(), Joi
 struct Joiner {
     config: JoinerConfig,
     consumer: Arc<StreamConsumer<RebalanceWatch>>,
-    producer: FutureProducer,
+    producer: Arc<TxnProducer>,
     handler: Handler,
     metrics: Metrics,
     gate: Arc<CommitGate>,
@@ -111,7 +114,7 @@ impl Joiner {
             gate: consumer.context().gate(),
             consumer: Arc::new(consumer),
             config,
-            producer,
+            producer: Arc::new(producer),
             metrics,
             committing: None,
         })
@@ -310,16 +313,15 @@ fn with_default(mut settings: KafkaSettings, key: &str, value: &str) -> KafkaSet
 
 /// Queues `record` in the open transaction; its delivery is confirmed by the commit, which
 /// fails if any send failed.
-fn send(producer: &FutureProducer, record: &Outgoing) -> Result<(), JoinerError> {
-    let mut r = FutureRecord::to(&record.topic)
+fn send(producer: &TxnProducer, record: &Outgoing) -> Result<(), JoinerError> {
+    let mut r = BaseRecord::to(&record.topic)
         .payload(&record.payload)
         .headers(record.kafka_headers());
     if let Some(key) = &record.key {
         r = r.key(key);
     }
     producer
-        .send_result(r)
-        .map(drop)
+        .send(r)
         .map_err(|(source, _)| JoinerError::Transaction {
             stage: "send",
             source,
