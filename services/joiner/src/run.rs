@@ -282,7 +282,7 @@ fn subscribe(
         group_id: config.group.clone(),
         read_committed: true,
     };
-    // Twice the prefetch of the sinks' consumers: a joiner round collects up to 20,000
+    // Twice the prefetch of the sinks' consumers: a joiner round collects up to 40,000
     // records at once, and 8 MiB kept its rate where 16 MiB had it (docs/joiner.md).
     let settings = with_default(
         config.kafka.for_member(&config.instance),
