@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use rdkafka::config::FromClientConfig;
 use rdkafka::consumer::{ConsumerContext, DefaultConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{DefaultProducerContext, FutureProducer, ThreadedProducer};
+use rdkafka::producer::FutureProducer;
 use thiserror::Error;
 
 use crate::settings::KafkaSettings;
@@ -67,13 +68,14 @@ pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, ClientError>
 }
 
 /// A transactional producer (idempotent, `acks=all`) with the given `transactional.id`; the
-/// caller runs `init_transactions` before the first transaction. It reports no delivery per
-/// record: committing the transaction waits for every record in it and fails if any failed,
-/// so a record costs no future or callback of its own.
-pub fn transactional_producer(
+/// caller runs `init_transactions` before the first transaction. A `FutureProducer` answers
+/// each record with a delivery future; a `ThreadedProducer` reports none, which costs a record
+/// no future or callback of its own: committing the transaction waits for every record in it
+/// and fails if any failed.
+pub fn transactional_producer<P: FromClientConfig>(
     settings: &KafkaSettings,
     transactional_id: &str,
-) -> Result<ThreadedProducer<DefaultProducerContext>, ClientError> {
+) -> Result<P, ClientError> {
     let mut config = producer_config(settings);
     config
         .set("transactional.id", transactional_id)

@@ -99,7 +99,7 @@ impl Joiner {
     ) -> Result<Self, JoinerError> {
         // Subscribed first, so the group join runs while the producer fences its predecessor.
         let consumer = subscribe(&config, &metrics)?;
-        let producer = docket_kafka::transactional_producer(
+        let producer: TxnProducer = docket_kafka::transactional_producer(
             &producer_settings(&config.kafka),
             &config.transactional_id(),
         )?;

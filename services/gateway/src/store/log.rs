@@ -221,7 +221,7 @@ impl StateLog {
     /// accepted change.
     pub async fn fence(&self) -> Result<Writer, LogError> {
         let id = format!("docket-gateway-state-writer:{}", self.topic);
-        let producer = docket_kafka::transactional_producer(&self.settings, &id)
+        let producer: FutureProducer = docket_kafka::transactional_producer(&self.settings, &id)
             .map_err(|source| client(&self.topic, source))?;
         let p = producer.clone();
         tokio::task::spawn_blocking(move || p.init_transactions(STEP_TIMEOUT))
