@@ -313,7 +313,16 @@ fn replay_while_running_is_refused(run: &Run) {
         refused.stderr
     );
     assert_eq!(refused.stderr.lines().count(), 1, "{}", refused.stderr);
-    assert_eq!(committed(&group, &topics), before);
+    // The live sink may commit what it delivers meanwhile, so offsets may move forward; a
+    // replay to the earliest offsets would have moved them back.
+    let after = committed(&group, &topics);
+    assert_eq!(after.len(), before.len());
+    for ((topic, partition, was), (_, _, now)) in before.iter().zip(&after) {
+        assert!(
+            now >= was,
+            "{topic}/{partition} moved back from {was} to {now}"
+        );
+    }
 }
 
 async fn replay_redelivers_the_range_alone(run: &Run) {
