@@ -304,35 +304,27 @@ impl ser::SerializeMap for Map {
     }
 }
 
-impl ser::SerializeStruct for Map {
-    type Ok = AnyValue;
-    type Error = BodyError;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), BodyError> {
-        self.put(key.to_owned(), value)
-    }
-    fn end(self) -> Result<AnyValue, BodyError> {
-        Ok(self.finish())
-    }
+/// Both kinds of struct put each named field into a [`Map`].
+macro_rules! fill_struct {
+    ($($trait:ident),+) => {$(
+        impl ser::$trait for Map {
+            type Ok = AnyValue;
+            type Error = BodyError;
+            fn serialize_field<T: ?Sized + Serialize>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), BodyError> {
+                self.put(key.to_owned(), value)
+            }
+            fn end(self) -> Result<AnyValue, BodyError> {
+                Ok(self.finish())
+            }
+        }
+    )+};
 }
 
-impl ser::SerializeStructVariant for Map {
-    type Ok = AnyValue;
-    type Error = BodyError;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), BodyError> {
-        self.put(key.to_owned(), value)
-    }
-    fn end(self) -> Result<AnyValue, BodyError> {
-        Ok(self.finish())
-    }
-}
+fill_struct!(SerializeStruct, SerializeStructVariant);
 
 /// A map key as text: strings, characters, integers and booleans (as JSON allows them).
 struct KeySerializer;
