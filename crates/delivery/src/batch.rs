@@ -6,20 +6,40 @@ use docket_records::Micros;
 use crate::config::BatchLimits;
 use crate::record::Stream;
 
-/// One encoded record in a batch.
+/// One encoded record on its own: what a batch is given, and what it gives back when a
+/// record is removed (to be dead-lettered).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     /// Its Kafka offset.
     pub offset: i64,
     /// Its record time.
     pub time: Micros,
-    /// Its event id.
-    pub event_id: String,
     /// Its encoded bytes (as the sink's `encode` returned them).
     pub bytes: Vec<u8>,
 }
 
-/// Consecutive records of one partition, sent and acknowledged as a unit.
+/// One record of a batch, borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Its Kafka offset.
+    pub offset: i64,
+    /// Its record time.
+    pub time: Micros,
+    /// Its encoded bytes.
+    pub bytes: &'a [u8],
+}
+
+/// Where a record's bytes end in its batch's data, and its offset and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    offset: i64,
+    time: Micros,
+    end: usize,
+}
+
+/// Consecutive records of one partition, sent and acknowledged as a unit. Their encoded
+/// bytes are held one after another in one buffer: no allocation per record, and a sink
+/// whose body is the records' concatenation (an NDJSON object) reads it without a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
     /// Kafka topic.
@@ -28,8 +48,8 @@ pub struct Batch {
     pub partition: i32,
     /// The stream of that topic.
     pub stream: Stream,
-    items: Vec<Item>,
-    bytes: usize,
+    slots: Vec<Slot>,
+    data: Vec<u8>,
 }
 
 impl Batch {
@@ -39,8 +59,8 @@ impl Batch {
             topic: topic.to_owned(),
             partition,
             stream,
-            items: Vec::new(),
-            bytes: 0,
+            slots: Vec::new(),
+            data: Vec::new(),
         }
     }
 
@@ -49,72 +69,116 @@ impl Batch {
         docket_kafka::TopicPartition::new(self.topic.as_str(), self.partition)
     }
 
+    /// The record at `index` (in offset order). Panics past the end, as indexing does.
+    pub fn item(&self, index: usize) -> Record<'_> {
+        let slot = self.slots[index];
+        let start = index.checked_sub(1).map_or(0, |i| self.slots[i].end);
+        Record {
+            offset: slot.offset,
+            time: slot.time,
+            bytes: &self.data[start..slot.end],
+        }
+    }
+
     /// The records, in offset order.
-    pub fn items(&self) -> &[Item] {
-        &self.items
+    pub fn items(&self) -> impl ExactSizeIterator<Item = Record<'_>> + '_ {
+        (0..self.slots.len()).map(|i| self.item(i))
+    }
+
+    /// Every record's encoded bytes, one after another.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The encoded bytes of the records from `index` on, one after another.
+    pub fn data_from(&self, index: usize) -> &[u8] {
+        let start = index.checked_sub(1).map_or(0, |i| self.slots[i].end);
+        &self.data[start..]
     }
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.slots.len()
     }
 
     /// Whether it holds no record.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.slots.is_empty()
     }
 
     /// Encoded bytes of all records.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.data.len()
     }
 
     /// Offset of the first record (the batch's identity).
     pub fn first_offset(&self) -> Option<i64> {
-        self.items.first().map(|i| i.offset)
+        self.slots.first().map(|s| s.offset)
     }
 
     /// Offset of the last record.
     pub fn last_offset(&self) -> Option<i64> {
-        self.items.last().map(|i| i.offset)
+        self.slots.last().map(|s| s.offset)
     }
 
     /// Record time of the first record.
     pub fn first_time(&self) -> Option<Micros> {
-        self.items.first().map(|i| i.time)
+        self.slots.first().map(|s| s.time)
     }
 
     /// Whether `item` may join without crossing a limit.
     pub fn fits(&self, item: &Item, limits: &BatchLimits) -> bool {
-        let Some(first) = self.items.first() else {
+        let Some(first) = self.slots.first() else {
             return true;
         };
-        self.items.len() < limits.max_records
-            && self.bytes + item.bytes.len() <= limits.max_bytes
+        self.slots.len() < limits.max_records
+            && self.data.len() + item.bytes.len() <= limits.max_bytes
             && window_of(first.time, limits) == window_of(item.time, limits)
     }
 
     /// Appends `item` (the caller checked [`Batch::fits`]).
-    pub fn push(&mut self, item: Item) {
-        self.bytes += item.bytes.len();
-        self.items.push(item);
+    pub fn push(&mut self, item: &Item) {
+        self.append(item.offset, item.time, &item.bytes);
+    }
+
+    fn append(&mut self, offset: i64, time: Micros, bytes: &[u8]) {
+        self.data.extend_from_slice(bytes);
+        self.slots.push(Slot {
+            offset,
+            time,
+            end: self.data.len(),
+        });
     }
 
     /// Drops the records up to and including `offset`.
     pub fn trim_through(&mut self, offset: i64) {
-        self.items.retain(|i| i.offset > offset);
-        self.bytes = self.items.iter().map(|i| i.bytes.len()).sum();
+        let dropped = self.slots.partition_point(|s| s.offset <= offset);
+        let Some(cut) = dropped.checked_sub(1).map(|i| self.slots[i].end) else {
+            return;
+        };
+        self.data.drain(..cut);
+        self.slots.drain(..dropped);
+        for slot in &mut self.slots {
+            slot.end -= cut;
+        }
     }
 
     /// Removes the records at `indexes` and returns them.
     pub fn remove(&mut self, indexes: &[usize]) -> Vec<Item> {
-        let (removed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.items)
-            .into_iter()
-            .enumerate()
-            .partition(|(i, _)| indexes.contains(i));
-        self.items = kept.into_iter().map(|(_, item)| item).collect();
-        self.bytes = self.items.iter().map(|i| i.bytes.len()).sum();
-        removed.into_iter().map(|(_, item)| item).collect()
+        let old = std::mem::replace(self, Self::new(&self.topic, self.partition, self.stream));
+        let mut removed = Vec::with_capacity(indexes.len());
+        for (i, r) in old.items().enumerate() {
+            if indexes.contains(&i) {
+                removed.push(Item {
+                    offset: r.offset,
+                    time: r.time,
+                    bytes: r.bytes.to_vec(),
+                });
+            } else {
+                self.append(r.offset, r.time, r.bytes);
+            }
+        }
+        removed
     }
 }
 
@@ -141,7 +205,6 @@ mod tests {
         Item {
             offset,
             time: Micros(secs * 1_000_000),
-            event_id: format!("e{offset}"),
             bytes: vec![b'x'; len],
         }
     }
@@ -149,7 +212,7 @@ mod tests {
     fn filled(items: &[Item]) -> Batch {
         let mut b = Batch::new("t", 0, Stream::Decision);
         for i in items {
-            b.push(i.clone());
+            b.push(i);
         }
         b
     }
@@ -166,6 +229,28 @@ mod tests {
     }
 
     #[test]
+    fn the_data_is_the_records_one_after_another() {
+        let mut b = Batch::new("t", 0, Stream::Audit);
+        for (offset, text) in [(1, "ab"), (2, ""), (3, "cde")] {
+            b.push(&Item {
+                offset,
+                time: Micros(0),
+                bytes: text.as_bytes().to_vec(),
+            });
+        }
+        assert_eq!(
+            (b.data(), b.data_from(1), b.data_from(2)),
+            (&b"abcde"[..], &b"cde"[..], &b"cde"[..])
+        );
+        let records: Vec<(i64, &[u8])> = b.items().map(|r| (r.offset, r.bytes)).collect();
+        assert_eq!(records, [(1, &b"ab"[..]), (2, b""), (3, b"cde")]);
+        b.trim_through(1);
+        assert_eq!((b.data(), b.item(1).bytes), (&b"cde"[..], &b"cde"[..]));
+        b.remove(&[0]);
+        assert_eq!((b.len(), b.data(), b.item(0).offset), (1, &b"cde"[..], 3));
+    }
+
+    #[test]
     fn an_oversized_record_still_starts_a_batch() {
         assert!(Batch::new("t", 0, Stream::Audit).fits(&item(0, 0, 100), &LIMITS));
     }
@@ -175,8 +260,9 @@ mod tests {
         let mut b = filled(&[item(5, 0, 1), item(6, 0, 2), item(7, 0, 3)]);
         b.trim_through(5);
         assert_eq!((b.first_offset(), b.bytes()), (Some(6), 5));
+        assert_eq!((b.item(0).bytes.len(), b.item(1).bytes.len()), (2, 3));
         let removed = b.remove(&[0]);
-        assert_eq!(removed[0].offset, 6);
+        assert_eq!((removed[0].offset, removed[0].bytes.len()), (6, 2));
         assert_eq!(
             (b.first_offset(), b.last_offset(), b.bytes()),
             (Some(7), Some(7), 3)

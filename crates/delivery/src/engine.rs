@@ -336,13 +336,12 @@ impl<S: Sink> State<S> {
         let item = Item {
             offset: exported.source.offset,
             time: exported.time,
-            event_id: exported.event_id.clone(),
             bytes,
         };
         self.buffered += item.bytes.len();
         self.metrics.buffered_bytes.set(self.buffered as i64);
         let p = self.partitions.get_mut(tp).expect("partition state exists");
-        p.add(item, &self.config.limits);
+        p.add(&item, &self.config.limits);
     }
 
     /// Sends the partition's next queued batch unless one is in flight.

@@ -20,7 +20,7 @@ mod record;
 mod sink;
 mod split;
 
-pub use batch::{Batch, Item};
+pub use batch::{Batch, Item, Record};
 pub use config::{BatchLimits, ConfigError, EngineConfig, RetryPolicy, Streams, VARS, env, vars};
 pub use docket_kafka::TopicPartition;
 pub use docket_telemetry::Backoff;

@@ -55,8 +55,8 @@ impl<H> Partition<H> {
 
     /// Adds `item`, closing the open batch first when it does not fit and afterwards when
     /// it is full.
-    pub fn add(&mut self, item: Item, limits: &BatchLimits) {
-        if self.open.as_ref().is_some_and(|b| !b.fits(&item, limits)) {
+    pub fn add(&mut self, item: &Item, limits: &BatchLimits) {
+        if self.open.as_ref().is_some_and(|b| !b.fits(item, limits)) {
             self.queued.extend(self.open.take());
         }
         let (tp, stream) = (&self.tp, self.stream);
@@ -193,7 +193,6 @@ mod tests {
         Item {
             offset,
             time: Micros(0),
-            event_id: format!("e{offset}"),
             bytes: vec![b'x'; 10],
         }
     }
@@ -206,7 +205,7 @@ mod tests {
             offsets.start,
         );
         for o in offsets {
-            p.add(item(o), &LIMITS);
+            p.add(&item(o), &LIMITS);
             p.handled(o);
         }
         p

@@ -31,7 +31,7 @@ impl Delivered {
         let map = self.0.lock().expect("not poisoned");
         let held = map.get(&(batch.topic.clone(), batch.partition));
         (0..batch.len())
-            .filter(|&i| held.is_none_or(|h| !h.contains(&batch.items()[i].offset)))
+            .filter(|&i| held.is_none_or(|h| !h.contains(&batch.item(i).offset)))
             .collect()
     }
 
@@ -40,7 +40,7 @@ impl Delivered {
         let held = map
             .entry((batch.topic.clone(), batch.partition))
             .or_default();
-        held.extend(indexes.iter().map(|&i| batch.items()[i].offset));
+        held.extend(indexes.iter().map(|&i| batch.item(i).offset));
     }
 
     /// Forgets `batch`'s partition up to its last record: the batch is accepted.
@@ -112,10 +112,9 @@ mod tests {
     fn batch(n: i64) -> Batch {
         let mut b = Batch::new("t", 0, Stream::Audit);
         for offset in 100..100 + n {
-            b.push(Item {
+            b.push(&Item {
                 offset,
                 time: Micros(0),
-                event_id: offset.to_string(),
                 bytes: vec![],
             });
         }
@@ -141,7 +140,7 @@ mod tests {
 
         async fn send(&self, batch: &Batch, part: Vec<usize>) -> Answer {
             *self.requests.lock().unwrap() += 1;
-            let offsets: Vec<i64> = part.iter().map(|&i| batch.items()[i].offset).collect();
+            let offsets: Vec<i64> = part.iter().map(|&i| batch.item(i).offset).collect();
             if let Some(b) = offsets.iter().find(|o| self.bad.contains(o)) {
                 return Answer::Refused(format!("bad {}", b % 2));
             }

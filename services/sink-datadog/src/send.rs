@@ -135,18 +135,18 @@ pub async fn json_array(
     now: Micros,
 ) -> Result<Vec<u8>, SendError> {
     let late = Micros(now.0 - LATE_AFTER.as_micros() as i64);
-    let bytes: usize = part.iter().map(|&i| batch.items()[i].bytes.len() + 1).sum();
+    let bytes: usize = part.iter().map(|&i| batch.item(i).bytes.len() + 1).sum();
     let mut body = BodyWriter::new(gzip, bytes + 1);
     body.put(b"[");
     for (n, &i) in part.iter().enumerate() {
-        let item = &batch.items()[i];
+        let item = batch.item(i);
         if n > 0 {
             body.put(b",");
         }
         if item.time < late {
-            body.put(&encode::restamp(&item.bytes, now).map_err(fatal)?);
+            body.put(&encode::restamp(item.bytes, now).map_err(fatal)?);
         } else {
-            body.put(&item.bytes);
+            body.put(item.bytes);
         }
         body.pause().await;
     }
@@ -184,10 +184,9 @@ mod tests {
         let mut batch = Batch::new("t", 0, Stream::Decision);
         for (offset, &time) in times.iter().enumerate() {
             let entry = format!(r#"{{"n":{offset},"timestamp":{}}}"#, time.as_millis());
-            batch.push(Item {
+            batch.push(&Item {
                 offset: offset as i64,
                 time,
-                event_id: offset.to_string(),
                 bytes: entry.into_bytes(),
             });
         }

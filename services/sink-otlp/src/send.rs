@@ -76,7 +76,7 @@ impl OtlpSink {
     /// from the batch's encoded records (no decoding, no uncompressed copy), yielding to the
     /// runtime now and then.
     async fn body(&self, batch: &Batch, part: &[usize]) -> Result<Vec<u8>, SendError> {
-        let records: Vec<&[u8]> = part.iter().map(|&i| &batch.items()[i].bytes[..]).collect();
+        let records: Vec<&[u8]> = part.iter().map(|&i| batch.item(i).bytes).collect();
         let mut body = head(self.resource.clone(), &records, self.config.gzip)?;
         for record in records {
             put_record(&mut body, record);

@@ -1,11 +1,10 @@
 //! The object body: one JSON object per line (every field, with `event_id` and the Kafka
 //! topic, partition and offset), gzip-compressed.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
-use docket_delivery::{EncodeError, Exported, Item};
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use docket_delivery::{EncodeError, Exported};
+use libdeflater::{CompressionLvl, Compressor};
 
 /// Room for a typical line, so serializing rarely grows the buffer.
 const LINE_CAPACITY: usize = 4096;
@@ -20,17 +19,19 @@ pub fn line(record: &Exported) -> Result<Vec<u8>, EncodeError> {
     Ok(bytes)
 }
 
-/// The gzip body of `items` (their lines, concatenated). CPU-bound: keep it off the async workers.
-pub fn gzip(items: &[Item], level: u32) -> Vec<u8> {
-    let raw: usize = items.iter().map(|i| i.bytes.len()).sum();
-    // Realistic lines compress about 3:1 (2.5:1 at level 1): room for that, not a regrowth.
-    let mut encoder = GzEncoder::new(Vec::with_capacity(raw / 2), Compression::new(level));
-    for item in items {
-        encoder
-            .write_all(&item.bytes)
-            .expect("writing into memory cannot fail");
-    }
-    encoder.finish().expect("writing into memory cannot fail")
+/// The gzip body of `lines` (a batch's records, one after another). CPU-bound: keep it off
+/// the async workers. libdeflate compresses the whole buffer at once; its level 1 compresses
+/// realistic lines as well as zlib's level 2, in a third less time.
+pub fn gzip(lines: &[u8], level: u32) -> Vec<u8> {
+    let level = CompressionLvl::new(level as i32).unwrap_or_default();
+    let mut compressor = Compressor::new(level);
+    let mut body = vec![0; compressor.gzip_compress_bound(lines.len())];
+    let len = compressor
+        .gzip_compress(lines, &mut body)
+        .expect("the bound is room enough");
+    body.truncate(len);
+    body.shrink_to_fit();
+    body
 }
 
 /// The Kafka offset of the last record in a gzip NDJSON body, if it can be read.
@@ -50,40 +51,26 @@ const OFFSET: &str = "offset";
 
 #[cfg(test)]
 mod tests {
-    use docket_records::Micros;
     use flate2::read::GzDecoder;
 
     use super::*;
 
     #[test]
-    fn gzip_round_trips_the_lines() {
-        let items: Vec<Item> = (0..3)
-            .map(|i| Item {
-                offset: i,
-                time: Micros(0),
-                event_id: i.to_string(),
-                bytes: format!("{{\"n\":{i}}}\n").into_bytes(),
-            })
-            .collect();
-        let mut text = String::new();
-        GzDecoder::new(&gzip(&items, 1)[..])
-            .read_to_string(&mut text)
-            .unwrap();
-        assert_eq!(text, "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+    fn gzip_round_trips_the_lines_at_every_level() {
+        let lines = "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n";
+        for level in 0..=9 {
+            let mut text = String::new();
+            GzDecoder::new(&gzip(lines.as_bytes(), level)[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            assert_eq!(text, lines, "level {level}");
+        }
     }
 
     #[test]
     fn the_last_offset_comes_from_the_last_line() {
-        let items: Vec<Item> = [3, 9]
-            .iter()
-            .map(|&o| Item {
-                offset: o,
-                time: Micros(0),
-                event_id: o.to_string(),
-                bytes: format!("{{\"source\":{{\"offset\":{o}}}}}\n").into_bytes(),
-            })
-            .collect();
-        assert_eq!(last_offset(&gzip(&items, 1)), Some(9));
+        let lines = "{\"source\":{\"offset\":3}}\n{\"source\":{\"offset\":9}}\n";
+        assert_eq!(last_offset(&gzip(lines.as_bytes(), 1)), Some(9));
         assert_eq!(last_offset(b"not gzip"), None);
     }
 }

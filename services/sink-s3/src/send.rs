@@ -16,7 +16,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockMode, ServerSideEncryption};
-use docket_delivery::{Accepted, Batch, EncodeError, Exported, Item, SendError, Sink};
+use docket_delivery::{Accepted, Batch, EncodeError, Exported, SendError, Sink};
 
 use crate::config::S3Config;
 use crate::{encode, key};
@@ -67,8 +67,9 @@ impl S3Sink {
         Self { client, config }
     }
 
-    async fn put(&self, batch: &Batch, items: &[Item]) -> Result<Outcome, SendError> {
-        let (first, last) = (&items[0], &items[items.len() - 1]);
+    /// Writes the records of `batch` from `start` on as one object.
+    async fn put(&self, batch: &Batch, start: usize) -> Result<Outcome, SendError> {
+        let (first, last) = (batch.item(start), batch.item(batch.len() - 1));
         let key = key::object_key(
             &self.config.prefix,
             batch.stream,
@@ -80,7 +81,7 @@ impl S3Sink {
         let level = self.config.gzip_level;
         // Compressed on this worker thread, handed off by the runtime meanwhile: a
         // `spawn_blocking` would need an owned copy of the whole batch.
-        let body = tokio::task::block_in_place(|| encode::gzip(items, level));
+        let body = tokio::task::block_in_place(|| encode::gzip(batch.data_from(start), level));
         let mut put = self
             .client
             .put_object()
@@ -89,7 +90,7 @@ impl S3Sink {
             .content_type(CONTENT_TYPE)
             .metadata(meta::FIRST_OFFSET, first.offset.to_string())
             .metadata(meta::LAST_OFFSET, last.offset.to_string())
-            .metadata(meta::RECORDS, items.len().to_string())
+            .metadata(meta::RECORDS, (batch.len() - start).to_string())
             .body(ByteStream::from(body));
         if self.config.conditional_create {
             put = put.if_none_match(ANY);
@@ -171,10 +172,10 @@ enum Resume {
     From(usize),
 }
 
-/// Where a batch whose remaining records are `items` resumes after an object at `key`
+/// Where a batch whose remaining records are at `offsets` resumes after an object at `key`
 /// ending at `held`.
-fn resume(key: &str, held: i64, items: &[Item]) -> Result<Resume, SendError> {
-    let (first, last) = (items[0].offset, items[items.len() - 1].offset);
+fn resume(key: &str, held: i64, offsets: &[i64]) -> Result<Resume, SendError> {
+    let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
     if held < first {
         return Err(SendError::Fatal {
             reason: format!(
@@ -185,7 +186,7 @@ fn resume(key: &str, held: i64, items: &[Item]) -> Result<Resume, SendError> {
     if held >= last {
         return Ok(Resume::Done(held));
     }
-    Ok(Resume::From(items.partition_point(|i| i.offset <= held)))
+    Ok(Resume::From(offsets.partition_point(|&o| o <= held)))
 }
 
 enum Outcome {
@@ -199,16 +200,16 @@ impl Sink for S3Sink {
     }
 
     async fn send(&self, batch: &Batch) -> Result<Accepted, SendError> {
-        let items = batch.items();
+        let offsets: Vec<i64> = batch.items().map(|r| r.offset).collect();
         let last = batch.last_offset().unwrap_or(-1);
         let mut start = 0;
-        while start < items.len() {
-            let Outcome::Exists(key) = self.put(batch, &items[start..]).await? else {
+        while start < offsets.len() {
+            let Outcome::Exists(key) = self.put(batch, start).await? else {
                 return Ok(Accepted { through: last });
             };
             let held = self.existing_last_offset(&key).await?;
             tracing::info!(%key, held, "object already written; resuming after its last offset");
-            match resume(&key, held, &items[start..])? {
+            match resume(&key, held, &offsets[start..])? {
                 Resume::Done(through) => return Ok(Accepted { through }),
                 Resume::From(index) => start += index,
             }
@@ -287,7 +288,6 @@ mod tests {
     use aws_sdk_s3::error::ErrorMetadata;
     use aws_sdk_s3::operation::put_object::PutObjectError;
     use aws_sdk_s3::primitives::SdkBody;
-    use docket_records::Micros;
 
     use super::*;
 
@@ -366,13 +366,8 @@ mod tests {
         assert!(is_retry(&classify(&e)));
     }
 
-    fn item(offset: i64) -> Item {
-        Item {
-            offset,
-            time: Micros(0),
-            event_id: offset.to_string(),
-            bytes: format!("{{\"source\":{{\"offset\":{offset}}}}}\n").into_bytes(),
-        }
+    fn line(offset: i64) -> String {
+        format!("{{\"source\":{{\"offset\":{offset}}}}}\n")
     }
 
     #[test]
@@ -388,20 +383,14 @@ mod tests {
 
     #[test]
     fn without_metadata_the_last_line_names_the_held_offset() {
-        let body = encode::gzip(&[item(10), item(11), item(12)], 1);
+        let body = encode::gzip((10..13).map(line).collect::<String>().as_bytes(), 1);
         assert_eq!(offset_in_body("k", &body), Ok(12));
     }
 
     #[test]
     fn an_object_that_names_no_offset_stops_the_sink() {
-        let foreign_lines = encode::gzip(
-            &[Item {
-                bytes: b"{\"hello\":\"world\"}\n".to_vec(),
-                ..item(0)
-            }],
-            1,
-        );
-        for body in [&b"not gzip"[..], &encode::gzip(&[], 1), &foreign_lines] {
+        let foreign_lines = encode::gzip(b"{\"hello\":\"world\"}\n", 1);
+        for body in [&b"not gzip"[..], &encode::gzip(b"", 1), &foreign_lines] {
             let e = offset_in_body("x/k", body).unwrap_err();
             assert!(
                 matches!(&e, SendError::Fatal { reason } if reason.contains("x/k")),
@@ -412,13 +401,13 @@ mod tests {
 
     #[test]
     fn a_batch_resumes_after_what_the_object_holds() {
-        let items: Vec<Item> = (5..10).map(item).collect();
-        assert_eq!(resume("k", 9, &items), Ok(Resume::Done(9)));
-        assert_eq!(resume("k", 12, &items), Ok(Resume::Done(12)));
-        assert_eq!(resume("k", 7, &items), Ok(Resume::From(3)));
-        assert_eq!(resume("k", 5, &items), Ok(Resume::From(1)));
+        let offsets: Vec<i64> = (5..10).collect();
+        assert_eq!(resume("k", 9, &offsets), Ok(Resume::Done(9)));
+        assert_eq!(resume("k", 12, &offsets), Ok(Resume::Done(12)));
+        assert_eq!(resume("k", 7, &offsets), Ok(Resume::From(3)));
+        assert_eq!(resume("k", 5, &offsets), Ok(Resume::From(1)));
         assert!(matches!(
-            resume("k", 4, &items),
+            resume("k", 4, &offsets),
             Err(SendError::Fatal { .. })
         ));
     }

@@ -106,7 +106,7 @@ impl HecSink {
 pub async fn body(batch: &Batch) -> Vec<u8> {
     let mut body = BodyWriter::new(true, batch.bytes());
     for item in batch.items() {
-        body.put(&item.bytes);
+        body.put(item.bytes);
         body.pause().await;
     }
     body.finish()
@@ -342,10 +342,9 @@ mod tests {
     async fn the_body_is_every_event_in_order_gzipped() {
         let mut batch = Batch::new("t", 0, docket_delivery::Stream::Decision);
         for offset in 0..3 {
-            batch.push(docket_delivery::Item {
+            batch.push(&docket_delivery::Item {
                 offset,
                 time: docket_records::Micros(0),
-                event_id: offset.to_string(),
                 bytes: format!(r#"{{"event":{offset}}}"#).into_bytes(),
             });
         }
