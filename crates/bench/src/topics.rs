@@ -1,11 +1,18 @@
-//! Creates a benchmark's fresh topics.
+//! Creates a benchmark's fresh topics. Each run fills new topics of about a gigabyte, so
+//! they keep their records for an hour only ([`RETENTION`]): runs after that, and runs that
+//! were interrupted, do not fill the broker's disk.
 
 use docket_kafka::KafkaSettings;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 
-/// Creates each `(name, partitions)` topic with one replica; panics when one cannot be made.
+/// How long a benchmark topic keeps its records, and how often its segments roll so that
+/// they can be deleted (milliseconds): longer than any run.
+pub const RETENTION: (&str, &str) = ("3600000", "600000");
+
+/// Creates each `(name, partitions)` topic with one replica and [`RETENTION`]; panics when
+/// one cannot be made.
 pub async fn create_topics(settings: &KafkaSettings, topics: &[(&str, i32)]) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &settings.bootstrap_servers)
@@ -13,7 +20,11 @@ pub async fn create_topics(settings: &KafkaSettings, topics: &[(&str, i32)]) {
         .expect("admin client");
     let new: Vec<NewTopic> = topics
         .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .map(|(name, partitions)| {
+            NewTopic::new(name, *partitions, TopicReplication::Fixed(1))
+                .set("retention.ms", RETENTION.0)
+                .set("segment.ms", RETENTION.1)
+        })
         .collect();
     for result in admin
         .create_topics(&new, &AdminOptions::new())

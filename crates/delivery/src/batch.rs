@@ -6,6 +6,9 @@ use docket_records::Micros;
 use crate::config::BatchLimits;
 use crate::record::Stream;
 
+/// Most bytes a new batch reserves up front; a larger batch grows past it by doubling.
+pub const RESERVE_MAX: usize = 16 * 1024 * 1024;
+
 /// One encoded record on its own: what a batch is given, and what it gives back when a
 /// record is removed (to be dead-lettered).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +65,14 @@ impl Batch {
             slots: Vec::new(),
             data: Vec::new(),
         }
+    }
+
+    /// An empty batch whose buffer is reserved for `limits` (at most [`RESERVE_MAX`]): it
+    /// never grows by copying, and the allocator maps the pages only as they are written.
+    pub fn for_limits(topic: &str, partition: i32, stream: Stream, limits: &BatchLimits) -> Self {
+        let mut batch = Self::new(topic, partition, stream);
+        batch.data.reserve_exact(limits.max_bytes.min(RESERVE_MAX));
+        batch
     }
 
     /// Its topic and partition.

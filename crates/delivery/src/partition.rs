@@ -62,7 +62,7 @@ impl<H> Partition<H> {
         let (tp, stream) = (&self.tp, self.stream);
         let batch = self
             .open
-            .get_or_insert_with(|| Batch::new(&tp.topic, tp.partition, stream));
+            .get_or_insert_with(|| Batch::for_limits(&tp.topic, tp.partition, stream, limits));
         batch.push(item);
         if batch.len() >= limits.max_records || batch.bytes() >= limits.max_bytes {
             self.queued.extend(self.open.take());

@@ -1,5 +1,6 @@
 //! Request bodies written piece by piece: compressed with gzip as each piece arrives, or kept
-//! plain, so a sink never holds an uncompressed copy of a whole batch beside its gzip. The
+//! plain, so a sink never holds an uncompressed copy of a whole batch beside its gzip; and
+//! [`gzip`] for a body that is one buffer already. The
 //! compression runs on the sending task itself, which yields to the runtime every
 //! [`YIELD_EVERY`] bytes: no copy of the batch for a blocking thread, no extra threads.
 
@@ -7,6 +8,7 @@ use std::io::Write;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use libdeflater::{CompressionLvl, Compressor};
 
 /// gzip level of request bodies, as for S3 objects. On ~1 KB realistic records through the
 /// Splunk sink, level 3 cost 12 % more CPU per record for 7 % fewer bytes on the wire, and level 1
@@ -73,13 +75,23 @@ impl BodyWriter {
     }
 }
 
-/// The gzip of `parts`, concatenated.
-pub fn gzip<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut body = BodyWriter::new(true, 0);
-    for part in parts {
-        body.put(part);
-    }
-    body.finish()
+/// libdeflate's level for a body compressed whole: its level 1 compresses realistic records
+/// as well as zlib's level 2 ([`GZIP_LEVEL`]) in a third less time.
+pub const WHOLE_GZIP_LEVEL: i32 = 1;
+
+/// The gzip of `data`, compressed at once (libdeflate does not stream): for a body that is
+/// already one buffer, such as a batch's records one after another. CPU-bound: keep it off
+/// the async workers.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let level = CompressionLvl::new(WHOLE_GZIP_LEVEL).expect("a level libdeflate knows");
+    let mut compressor = Compressor::new(level);
+    let mut body = vec![0; compressor.gzip_compress_bound(data.len())];
+    let len = compressor
+        .gzip_compress(data, &mut body)
+        .expect("the bound is room enough");
+    body.truncate(len);
+    body.shrink_to_fit();
+    body
 }
 
 #[cfg(test)]
@@ -97,8 +109,9 @@ mod tests {
     }
 
     #[test]
-    fn gzip_concatenates_the_parts() {
-        assert_eq!(gunzip(&gzip([&b"ab"[..], b"cd"])), "abcd");
+    fn gzip_round_trips() {
+        assert_eq!(gunzip(&gzip(b"abcd")), "abcd");
+        assert_eq!(gunzip(&gzip(b"")), "");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The one setting of the C library's allocator Docket changes. librdkafka allocates through
 //! it in every service, and so does Rust code in the services that keep the system allocator
-//! (the S3 sink, the joiner).
+//! (the joiner and the four sinks; only the gateway uses mimalloc).
 //!
 //! glibc gives a block of 128 KiB or more a mapping of its own, returned to the system when
 //! the block is freed; but each time such a block is freed it raises that threshold to the

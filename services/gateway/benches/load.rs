@@ -206,7 +206,11 @@ async fn create_topic(settings: &KafkaSettings, prefix: &str) -> String {
         .set("bootstrap.servers", &settings.bootstrap_servers)
         .create()
         .unwrap();
-    let topic = NewTopic::new(&name, 6, TopicReplication::Fixed(1));
+    // An hour of retention, segments rolled every ten minutes: the decisions of a run are
+    // gone from the broker's disk an hour later.
+    let topic = NewTopic::new(&name, 6, TopicReplication::Fixed(1))
+        .set("retention.ms", "3600000")
+        .set("segment.ms", "600000");
     for r in admin
         .create_topics([&topic], &AdminOptions::new())
         .await

@@ -16,7 +16,7 @@ pub async fn receiver(sink: &OtlpSink, url: &reqwest::Url, gzip: bool) -> Result
     let probe = Probe::new(HOP, url);
     let empty = ExportLogsServiceRequest::default().encode_to_vec();
     let body = if gzip {
-        docket_sink_http::gzip([&empty[..]])
+        docket_sink_http::gzip(&empty)
     } else {
         empty
     };

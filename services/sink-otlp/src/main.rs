@@ -4,12 +4,6 @@
 
 use std::process::ExitCode;
 
-/// mimalloc instead of the system allocator: every record is decoded into and encoded from
-/// many small values, and glibc's malloc and free took about a fifth of the sink's CPU
-/// (see docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let version = env!("CARGO_PKG_VERSION");
