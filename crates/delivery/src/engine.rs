@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use docket_kafka::{ConsumerOptions, KafkaSettings, TopicPartition};
-use docket_records::{Registry, RegistryConfig};
+use docket_records::{Micros, Registry, RegistryConfig};
 use docket_telemetry::{Health, Shutdown};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -267,18 +267,18 @@ impl<S: Sink> State<S> {
         }
         if self.partitions[&tp].wants(raw.source.offset) {
             let outcome = match prepared {
-                Prepared::Ready(exported, bytes) => Ok((exported, bytes)),
+                Prepared::Ready(time, bytes) => Ok((time, bytes)),
                 Prepared::Poison(reason) => Err(reason),
                 Prepared::Unknown => {
                     let decoded = self.decode(&raw.payload, raw.source.clone(), shutdown);
                     match decoded.await {
-                        Some(outcome) => outcome.map(|(e, bytes)| (Box::new(e), bytes)),
+                        Some(outcome) => outcome.map(|(e, bytes)| (e.time, bytes)),
                         None => return Ok(false),
                     }
                 }
             };
             match outcome {
-                Ok((exported, bytes)) => self.add(&tp, &exported, bytes),
+                Ok((time, bytes)) => self.add(&tp, raw.source.offset, time, bytes),
                 Err(reason) => {
                     let (dlq, key) = (&self.delivery.dlq, raw.key.as_deref());
                     dlq.send(&raw.payload, key, &reason, &raw.source).await?
@@ -332,10 +332,10 @@ impl<S: Sink> State<S> {
         }))
     }
 
-    fn add(&mut self, tp: &TopicPartition, exported: &Exported, bytes: Vec<u8>) {
+    fn add(&mut self, tp: &TopicPartition, offset: i64, time: Micros, bytes: Vec<u8>) {
         let item = Item {
-            offset: exported.source.offset,
-            time: exported.time,
+            offset,
+            time,
             bytes,
         };
         self.buffered += item.bytes.len();

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use crate::record::{Decoders, Exported, Source};
+use docket_records::Micros;
+
+use crate::record::{Decoders, Source};
 use crate::sink::Sink;
 
 /// Most records in one chunk.
@@ -34,8 +36,9 @@ pub struct Raw {
 
 /// What preparing one record gave.
 pub enum Prepared {
-    /// Decoded and encoded: ready to batch.
-    Ready(Box<Exported>, Vec<u8>),
+    /// Decoded and encoded: ready to batch, with the record's time. The decoded record and
+    /// the raw payload are dropped on the thread that made them, not on the engine's loop.
+    Ready(Micros, Vec<u8>),
     /// Undecodable or unencodable: dead-letter it with this reason.
     Poison(String),
     /// Its schema id was not seen yet: the loop decodes it, asking the registry.
@@ -118,15 +121,19 @@ impl<S: Sink> Pipeline<S> {
 /// Decodes and encodes `raws` (on a blocking thread).
 fn prepare<S: Sink>(decoders: &Decoders, sink: &S, raws: Vec<Raw>) -> Chunk {
     raws.into_iter()
-        .map(|raw| {
+        .map(|mut raw| {
             let prepared = match decoders.decode_cached(&raw.payload, raw.source.clone()) {
                 None => Prepared::Unknown,
                 Some(Err(e)) => Prepared::Poison(e.to_string()),
                 Some(Ok(exported)) => match sink.encode(&exported) {
-                    Ok(bytes) => Prepared::Ready(Box::new(exported), bytes),
+                    Ok(bytes) => Prepared::Ready(exported.time, bytes),
                     Err(e) => Prepared::Poison(e.to_string()),
                 },
             };
+            if matches!(prepared, Prepared::Ready(..)) {
+                // Only a dead letter or a registry lookup on the loop needs the payload.
+                raw.payload = Vec::new();
+            }
             (raw, prepared)
         })
         .collect()
@@ -138,6 +145,7 @@ mod tests {
 
     use super::*;
     use crate::batch::Batch;
+    use crate::record::Exported;
     use crate::sink::{Accepted, EncodeError, SendError};
 
     /// A sink whose encoding is the event id; nothing is ever sent.

@@ -9,13 +9,11 @@ use libdeflater::{CompressionLvl, Compressor};
 /// Room for a typical line, so serializing rarely grows the buffer.
 const LINE_CAPACITY: usize = 4096;
 
-/// One record as an NDJSON line. The line is held until its batch is accepted, so its
-/// spare capacity is given back (the engine's byte allowance counts lengths, not capacity).
+/// One record as an NDJSON line (short-lived: the engine copies it into its batch's buffer).
 pub fn line(record: &Exported) -> Result<Vec<u8>, EncodeError> {
     let mut bytes = Vec::with_capacity(LINE_CAPACITY);
     serde_json::to_writer(&mut bytes, record).map_err(|e| EncodeError(e.to_string()))?;
     bytes.push(b'\n');
-    bytes.shrink_to_fit();
     Ok(bytes)
 }
 
