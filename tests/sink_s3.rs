@@ -474,7 +474,9 @@ fn sample_line_bytes() -> usize {
     };
     let exported =
         docket_delivery::Exported::new(docket_delivery::Body::Decision(Box::new(record)), source);
-    docket_sink_s3::encode::line(&exported).expect("line").len()
+    let mut line = Vec::new();
+    docket_sink_s3::encode::line(&exported, &mut line).expect("line");
+    line.len()
 }
 
 #[tokio::test(flavor = "multi_thread")]

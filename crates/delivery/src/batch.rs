@@ -21,7 +21,18 @@ pub struct Item {
     pub bytes: Vec<u8>,
 }
 
-/// One record of a batch, borrowed from it.
+impl Item {
+    /// The record, borrowed.
+    pub fn record(&self) -> Record<'_> {
+        Record {
+            offset: self.offset,
+            time: self.time,
+            bytes: &self.bytes,
+        }
+    }
+}
+
+/// One record of a batch (or on its way into one), borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
     /// Its Kafka offset.
@@ -137,26 +148,22 @@ impl Batch {
         self.slots.first().map(|s| s.time)
     }
 
-    /// Whether `item` may join without crossing a limit.
-    pub fn fits(&self, item: &Item, limits: &BatchLimits) -> bool {
+    /// Whether `record` may join without crossing a limit.
+    pub fn fits(&self, record: &Record<'_>, limits: &BatchLimits) -> bool {
         let Some(first) = self.slots.first() else {
             return true;
         };
         self.slots.len() < limits.max_records
-            && self.data.len() + item.bytes.len() <= limits.max_bytes
-            && window_of(first.time, limits) == window_of(item.time, limits)
+            && self.data.len() + record.bytes.len() <= limits.max_bytes
+            && window_of(first.time, limits) == window_of(record.time, limits)
     }
 
-    /// Appends `item` (the caller checked [`Batch::fits`]).
-    pub fn push(&mut self, item: &Item) {
-        self.append(item.offset, item.time, &item.bytes);
-    }
-
-    fn append(&mut self, offset: i64, time: Micros, bytes: &[u8]) {
-        self.data.extend_from_slice(bytes);
+    /// Appends a copy of `record` (the caller checked [`Batch::fits`]).
+    pub fn push(&mut self, record: Record<'_>) {
+        self.data.extend_from_slice(record.bytes);
         self.slots.push(Slot {
-            offset,
-            time,
+            offset: record.offset,
+            time: record.time,
             end: self.data.len(),
         });
     }
@@ -186,7 +193,7 @@ impl Batch {
                     bytes: r.bytes.to_vec(),
                 });
             } else {
-                self.append(r.offset, r.time, r.bytes);
+                self.push(r);
             }
         }
         removed
@@ -223,7 +230,7 @@ mod tests {
     fn filled(items: &[Item]) -> Batch {
         let mut b = Batch::new("t", 0, Stream::Decision);
         for i in items {
-            b.push(i);
+            b.push(i.record());
         }
         b
     }
@@ -231,22 +238,22 @@ mod tests {
     #[test]
     fn closes_on_count_bytes_and_window() {
         let b = filled(&[item(0, 0, 1), item(1, 1, 1), item(2, 2, 1)]);
-        assert!(!b.fits(&item(3, 3, 1), &LIMITS), "count");
+        assert!(!b.fits(&item(3, 3, 1).record(), &LIMITS), "count");
         let b = filled(&[item(0, 0, 6)]);
-        assert!(!b.fits(&item(1, 0, 5), &LIMITS), "bytes");
-        assert!(b.fits(&item(1, 59, 4), &LIMITS), "same window");
-        assert!(!b.fits(&item(1, 60, 1), &LIMITS), "next window");
-        assert!(!b.fits(&item(1, -1, 1), &LIMITS), "earlier window");
+        assert!(!b.fits(&item(1, 0, 5).record(), &LIMITS), "bytes");
+        assert!(b.fits(&item(1, 59, 4).record(), &LIMITS), "same window");
+        assert!(!b.fits(&item(1, 60, 1).record(), &LIMITS), "next window");
+        assert!(!b.fits(&item(1, -1, 1).record(), &LIMITS), "earlier window");
     }
 
     #[test]
     fn the_data_is_the_records_one_after_another() {
         let mut b = Batch::new("t", 0, Stream::Audit);
         for (offset, text) in [(1, "ab"), (2, ""), (3, "cde")] {
-            b.push(&Item {
+            b.push(Record {
                 offset,
                 time: Micros(0),
-                bytes: text.as_bytes().to_vec(),
+                bytes: text.as_bytes(),
             });
         }
         assert_eq!(
@@ -263,7 +270,7 @@ mod tests {
 
     #[test]
     fn an_oversized_record_still_starts_a_batch() {
-        assert!(Batch::new("t", 0, Stream::Audit).fits(&item(0, 0, 100), &LIMITS));
+        assert!(Batch::new("t", 0, Stream::Audit).fits(&item(0, 0, 100).record(), &LIMITS));
     }
 
     #[test]

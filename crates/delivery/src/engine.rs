@@ -17,7 +17,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::batch::Item;
+use crate::batch::Record;
 use crate::config::EngineConfig;
 use crate::context::{EngineContext, Ownership};
 use crate::deliver::{Delivery, Done};
@@ -26,7 +26,7 @@ use crate::error::EngineError;
 use crate::metrics::Metrics;
 use crate::partition::Partition;
 use crate::prepare::{Chunk, Pipeline, Prepared, Raw};
-use crate::record::{Decoders, Exported, Source, Stream};
+use crate::record::{Decoders, Source, Stream};
 use crate::sink::{Accepted, SendError, Sink};
 
 /// How often the loop looks for idle batches to flush.
@@ -242,8 +242,9 @@ impl<S: Sink> State<S> {
         chunk: Chunk,
         shutdown: &Shutdown,
     ) -> Result<(), EngineError> {
-        for (raw, prepared) in chunk {
-            if !self.on_prepared(consumer, raw, prepared, shutdown).await? {
+        for (raw, prepared) in chunk.records {
+            let ready = (raw, prepared, &chunk.encoded[..]);
+            if !self.on_prepared(consumer, ready, shutdown).await? {
                 // Shutdown interrupted a wait for the registry: nothing after it is handled.
                 break;
             }
@@ -256,8 +257,7 @@ impl<S: Sink> State<S> {
     async fn on_prepared(
         &mut self,
         consumer: &StreamConsumer<EngineContext>,
-        raw: Raw,
-        prepared: Prepared,
+        (raw, prepared, encoded): (Raw, Prepared, &[u8]),
         shutdown: &Shutdown,
     ) -> Result<bool, EngineError> {
         let tp = raw.source.topic_partition();
@@ -266,19 +266,30 @@ impl<S: Sink> State<S> {
             _ => return Ok(true), // revoked since it was read
         }
         if self.partitions[&tp].wants(raw.source.offset) {
+            let mut own = Vec::new();
             let outcome = match prepared {
-                Prepared::Ready(time, bytes) => Ok((time, bytes)),
+                Prepared::Ready(time, range) => Ok((time, &encoded[range])),
                 Prepared::Poison(reason) => Err(reason),
                 Prepared::Unknown => {
-                    let decoded = self.decode(&raw.payload, raw.source.clone(), shutdown);
+                    let decoded = self.decode(&raw.payload, raw.source.clone(), &mut own, shutdown);
                     match decoded.await {
-                        Some(outcome) => outcome.map(|(e, bytes)| (e.time, bytes)),
+                        Some(outcome) => outcome.map(|time| (time, &own[..])),
                         None => return Ok(false),
                     }
                 }
             };
             match outcome {
-                Ok((time, bytes)) => self.add(&tp, raw.source.offset, time, bytes),
+                Ok((time, bytes)) => {
+                    let offset = raw.source.offset;
+                    self.add(
+                        &tp,
+                        Record {
+                            offset,
+                            time,
+                            bytes,
+                        },
+                    )
+                }
                 Err(reason) => {
                     let (dlq, key) = (&self.delivery.dlq, raw.key.as_deref());
                     dlq.send(&raw.payload, key, &reason, &raw.source).await?
@@ -303,14 +314,16 @@ impl<S: Sink> State<S> {
         Partition::new(tp.clone(), self.generation, stream, offset)
     }
 
-    /// Decodes and encodes one record: `Some(Ok)` to batch it, `Some(Err(reason))` for a
-    /// poison record, `None` when shutdown interrupted a wait for the registry.
+    /// Decodes one record and encodes it into `out`: `Some(Ok(time))` to batch it,
+    /// `Some(Err(reason))` for a poison record, `None` when shutdown interrupted a wait for
+    /// the registry.
     async fn decode(
         &self,
         payload: &[u8],
         source: Source,
+        out: &mut Vec<u8>,
         shutdown: &Shutdown,
-    ) -> Option<Result<(Exported, Vec<u8>), String>> {
+    ) -> Option<Result<Micros, String>> {
         let mut backoff = self.config.retry.backoff();
         let decoded = docket_telemetry::wait_out(
             "schema registry",
@@ -323,25 +336,17 @@ impl<S: Sink> State<S> {
         .await
         .ok()?;
         Some(decoded.map_err(|e| e.to_string()).and_then(|exported| {
-            let bytes = self
-                .delivery
-                .sink
-                .encode(&exported)
-                .map_err(|e| e.to_string())?;
-            Ok((exported, bytes))
+            crate::prepare::encode(&*self.delivery.sink, &exported, out)
+                .map(|_| exported.time)
+                .map_err(|e| e.to_string())
         }))
     }
 
-    fn add(&mut self, tp: &TopicPartition, offset: i64, time: Micros, bytes: Vec<u8>) {
-        let item = Item {
-            offset,
-            time,
-            bytes,
-        };
-        self.buffered += item.bytes.len();
+    fn add(&mut self, tp: &TopicPartition, record: Record<'_>) {
+        self.buffered += record.bytes.len();
         self.metrics.buffered_bytes.set(self.buffered as i64);
         let p = self.partitions.get_mut(tp).expect("partition state exists");
-        p.add(&item, &self.config.limits);
+        p.add(record, &self.config.limits);
     }
 
     /// Sends the partition's next queued batch unless one is in flight.

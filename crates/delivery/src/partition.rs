@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use docket_kafka::TopicPartition;
 
-use crate::batch::{Batch, Item};
+use crate::batch::{Batch, Record};
 use crate::config::BatchLimits;
 use crate::record::Stream;
 
@@ -53,17 +53,17 @@ impl<H> Partition<H> {
         self.next_offset = offset + 1;
     }
 
-    /// Adds `item`, closing the open batch first when it does not fit and afterwards when
+    /// Adds `record`, closing the open batch first when it does not fit and afterwards when
     /// it is full.
-    pub fn add(&mut self, item: &Item, limits: &BatchLimits) {
-        if self.open.as_ref().is_some_and(|b| !b.fits(item, limits)) {
+    pub fn add(&mut self, record: Record<'_>, limits: &BatchLimits) {
+        if self.open.as_ref().is_some_and(|b| !b.fits(&record, limits)) {
             self.queued.extend(self.open.take());
         }
         let (tp, stream) = (&self.tp, self.stream);
         let batch = self
             .open
             .get_or_insert_with(|| Batch::for_limits(&tp.topic, tp.partition, stream, limits));
-        batch.push(item);
+        batch.push(record);
         if batch.len() >= limits.max_records || batch.bytes() >= limits.max_bytes {
             self.queued.extend(self.open.take());
         }
@@ -181,6 +181,7 @@ mod tests {
     use docket_records::Micros;
 
     use super::*;
+    use crate::batch::Item;
 
     const LIMITS: BatchLimits = BatchLimits {
         max_records: 2,
@@ -205,7 +206,7 @@ mod tests {
             offsets.start,
         );
         for o in offsets {
-            p.add(&item(o), &LIMITS);
+            p.add(item(o).record(), &LIMITS);
             p.handled(o);
         }
         p

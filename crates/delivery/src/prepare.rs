@@ -4,13 +4,15 @@
 //! chunks were made. The bookkeeping (batches, offsets, dead letters) stays on the loop.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
 use docket_records::Micros;
 
-use crate::record::{Decoders, Source};
+use crate::record::{Decoders, Exported, Source};
+use crate::sink::EncodeError;
 use crate::sink::Sink;
 
 /// Most records in one chunk.
@@ -36,17 +38,24 @@ pub struct Raw {
 
 /// What preparing one record gave.
 pub enum Prepared {
-    /// Decoded and encoded: ready to batch, with the record's time. The decoded record and
-    /// the raw payload are dropped on the thread that made them, not on the engine's loop.
-    Ready(Micros, Vec<u8>),
+    /// Decoded and encoded: ready to batch, with the record's time and where its bytes are in
+    /// the chunk's buffer. The decoded record and the raw payload are dropped on the thread
+    /// that made them, not on the engine's loop.
+    Ready(Micros, Range<usize>),
     /// Undecodable or unencodable: dead-letter it with this reason.
     Poison(String),
     /// Its schema id was not seen yet: the loop decodes it, asking the registry.
     Unknown,
 }
 
-/// A prepared chunk: each raw message with its outcome, in offset order.
-pub type Chunk = Vec<(Raw, Prepared)>;
+/// A prepared chunk: each raw message with its outcome, in offset order, and the encoded
+/// bytes of the ready ones one after another (one allocation per chunk, not per record).
+pub struct Chunk {
+    /// The messages and their outcomes.
+    pub records: Vec<(Raw, Prepared)>,
+    /// What [`Prepared::Ready`] ranges point into.
+    pub encoded: Vec<u8>,
+}
 
 /// The chunk being filled and the chunks being prepared, oldest first.
 pub struct Pipeline<S> {
@@ -120,13 +129,17 @@ impl<S: Sink> Pipeline<S> {
 
 /// Decodes and encodes `raws` (on a blocking thread).
 fn prepare<S: Sink>(decoders: &Decoders, sink: &S, raws: Vec<Raw>) -> Chunk {
-    raws.into_iter()
+    let raw_bytes: usize = raws.iter().map(|r| r.payload.len()).sum();
+    // Encodings run about twice the Avro's size (JSON names every field).
+    let mut encoded = Vec::with_capacity(raw_bytes * 2);
+    let records = raws
+        .into_iter()
         .map(|mut raw| {
             let prepared = match decoders.decode_cached(&raw.payload, raw.source.clone()) {
                 None => Prepared::Unknown,
                 Some(Err(e)) => Prepared::Poison(e.to_string()),
-                Some(Ok(exported)) => match sink.encode(&exported) {
-                    Ok(bytes) => Prepared::Ready(exported.time, bytes),
+                Some(Ok(exported)) => match encode(sink, &exported, &mut encoded) {
+                    Ok(range) => Prepared::Ready(exported.time, range),
                     Err(e) => Prepared::Poison(e.to_string()),
                 },
             };
@@ -136,7 +149,25 @@ fn prepare<S: Sink>(decoders: &Decoders, sink: &S, raws: Vec<Raw>) -> Chunk {
             }
             (raw, prepared)
         })
-        .collect()
+        .collect();
+    Chunk { records, encoded }
+}
+
+/// Appends `record`'s encoding to `out` and returns where it is; on an error `out` is left
+/// as it was.
+pub fn encode<S: Sink>(
+    sink: &S,
+    record: &Exported,
+    out: &mut Vec<u8>,
+) -> Result<Range<usize>, EncodeError> {
+    let start = out.len();
+    match sink.encode(record, out) {
+        Ok(()) => Ok(start..out.len()),
+        Err(e) => {
+            out.truncate(start);
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -145,15 +176,15 @@ mod tests {
 
     use super::*;
     use crate::batch::Batch;
-    use crate::record::Exported;
-    use crate::sink::{Accepted, EncodeError, SendError};
+    use crate::sink::{Accepted, SendError};
 
     /// A sink whose encoding is the event id; nothing is ever sent.
     struct EventIds;
 
     impl Sink for EventIds {
-        fn encode(&self, record: &Exported) -> Result<Vec<u8>, EncodeError> {
-            Ok(record.event_id.clone().into_bytes())
+        fn encode(&self, record: &Exported, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+            out.extend_from_slice(record.event_id.as_bytes());
+            Ok(())
         }
 
         async fn send(&self, _: &Batch) -> Result<Accepted, SendError> {
@@ -182,8 +213,8 @@ mod tests {
     }
 
     fn record(chunk: Chunk, seen: &mut Vec<i64>) {
-        assert!(chunk.len() <= CHUNK_RECORDS);
-        for (raw, prepared) in chunk {
+        assert!(chunk.records.len() <= CHUNK_RECORDS);
+        for (raw, prepared) in chunk.records {
             let expected_unknown = raw.source.offset % 2 == 0;
             match prepared {
                 Prepared::Unknown => assert!(expected_unknown, "{}", raw.source.offset),

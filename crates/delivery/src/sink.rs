@@ -60,8 +60,10 @@ pub struct EncodeError(pub String);
 
 /// A destination. The engine owns consumption, batching, retries and offsets.
 pub trait Sink: Send + Sync + 'static {
-    /// The record's bytes as they go into a batch (one line, one event).
-    fn encode(&self, record: &Exported) -> Result<Vec<u8>, EncodeError>;
+    /// Appends the record's bytes as they go into a batch (one line, one event) to `out`,
+    /// which holds other records' bytes before them; on an error, whatever was appended is
+    /// discarded.
+    fn encode(&self, record: &Exported, out: &mut Vec<u8>) -> Result<(), EncodeError>;
 
     /// Delivers one batch; `Ok` only once the destination accepted it durably.
     fn send(&self, batch: &Batch) -> impl Future<Output = Result<Accepted, SendError>> + Send;

@@ -104,7 +104,7 @@ where
 mod tests {
     use std::sync::Mutex;
 
-    use crate::{Item, Stream};
+    use crate::{Record, Stream};
     use docket_records::Micros;
 
     use super::*;
@@ -112,10 +112,10 @@ mod tests {
     fn batch(n: i64) -> Batch {
         let mut b = Batch::new("t", 0, Stream::Audit);
         for offset in 100..100 + n {
-            b.push(&Item {
+            b.push(Record {
                 offset,
                 time: Micros(0),
-                bytes: vec![],
+                bytes: &[],
             });
         }
         b

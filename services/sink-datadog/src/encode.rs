@@ -48,7 +48,11 @@ struct Entry<'a> {
 }
 
 /// The JSON entry of `record`.
-pub fn entry(record: &Exported, settings: &EntrySettings) -> Result<Vec<u8>, EncodeError> {
+pub fn entry(
+    record: &Exported,
+    settings: &EntrySettings,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let (hostname, trace_id) = match &record.record {
         Body::Decision(d) if !settings.hostname_override => (
             d.decision.gateway_instance.as_str(),
@@ -72,14 +76,15 @@ pub fn entry(record: &Exported, settings: &EntrySettings) -> Result<Vec<u8>, Enc
         dd_trace_id: trace_id.and_then(datadog_trace_id),
         docket: record,
     };
-    let bytes = serde_json::to_vec(&entry).map_err(|e| EncodeError(e.to_string()))?;
-    if bytes.len() > MAX_ENTRY_BYTES {
+    let start = out.len();
+    serde_json::to_writer(&mut *out, &entry).map_err(|e| EncodeError(e.to_string()))?;
+    let len = out.len() - start;
+    if len > MAX_ENTRY_BYTES {
         return Err(EncodeError(format!(
-            "the Datadog log entry is {} bytes, above the intake's {MAX_ENTRY_BYTES} bytes per log; not truncated",
-            bytes.len()
+            "the Datadog log entry is {len} bytes, above the intake's {MAX_ENTRY_BYTES} bytes per log; not truncated"
         )));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// The entry with `timestamp` set to `now` and the record time kept in
@@ -198,6 +203,12 @@ mod tests {
 
     use super::*;
 
+    /// `entry` into a buffer of its own.
+    fn entry_vec(record: &Exported, settings: &EntrySettings) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        entry(record, settings, &mut out).map(|()| out)
+    }
+
     fn settings() -> EntrySettings {
         EntrySettings {
             service: "docket".to_owned(),
@@ -225,7 +236,7 @@ mod tests {
         let mut r = samples::enriched();
         r.decision.verdict = Verdict::Deny;
         let record = exported(Body::Decision(Box::new(r.clone())));
-        let e = parse(&entry(&record, &settings()).unwrap());
+        let e = parse(&entry_vec(&record, &settings()).unwrap());
         assert_eq!(e["ddsource"], "docket");
         assert_eq!(e["service"], "docket");
         assert_eq!(e["hostname"], "gateway-7f9c-0");
@@ -250,7 +261,7 @@ mod tests {
     fn an_audit_event_has_its_own_summary_tags_and_the_configured_host() {
         let mut a = samples::audit();
         a.outcome = Outcome::Failed;
-        let e = parse(&entry(&exported(Body::Audit(Box::new(a))), &settings()).unwrap());
+        let e = parse(&entry_vec(&exported(Body::Audit(Box::new(a))), &settings()).unwrap());
         assert_eq!(e["hostname"], "sink-host");
         assert_eq!(e["status"], "error");
         assert_eq!(
@@ -270,7 +281,7 @@ mod tests {
         r.decision.policy.as_mut().unwrap().id = "x,verdict:allow\nEVIL".to_owned();
         r.decision.caller.api_key_id = "k\r\nforged line\u{0}".to_owned();
         r.decision.correlation_id = "not-a-trace-id".to_owned();
-        let e = parse(&entry(&exported(Body::Decision(Box::new(r))), &settings()).unwrap());
+        let e = parse(&entry_vec(&exported(Body::Decision(Box::new(r))), &settings()).unwrap());
         let tags = e["ddtags"].as_str().unwrap();
         assert!(tags.contains("policy_id:x_verdict:allow_evil"), "{tags}");
         assert_eq!(tags.matches("verdict:").count(), 2, "{tags}");
@@ -285,7 +296,7 @@ mod tests {
         let mut a = samples::audit();
         a.details
             .insert("blob".to_owned(), "x".repeat(MAX_ENTRY_BYTES));
-        let err = entry(&exported(Body::Audit(Box::new(a))), &settings()).unwrap_err();
+        let err = entry_vec(&exported(Body::Audit(Box::new(a))), &settings()).unwrap_err();
         assert!(
             err.0.contains("above the intake's 1000000 bytes per log"),
             "{err}"
@@ -295,7 +306,7 @@ mod tests {
     #[test]
     fn restamping_keeps_the_record_time_as_an_attribute() {
         let record = exported(Body::Audit(Box::new(samples::audit())));
-        let bytes = entry(&record, &settings()).unwrap();
+        let bytes = entry_vec(&record, &settings()).unwrap();
         let e = parse(&restamp(&bytes, Micros(1_800_000_000_000_000)).unwrap());
         assert_eq!(e["timestamp"], 1_800_000_000_000_i64);
         assert_eq!(e[ORIGINAL_TIMESTAMP], record.time.as_millis());

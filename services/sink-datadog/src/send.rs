@@ -161,8 +161,8 @@ fn fatal(e: EncodeError) -> SendError {
 }
 
 impl Sink for DatadogSink {
-    fn encode(&self, record: &Exported) -> Result<Vec<u8>, EncodeError> {
-        encode::entry(record, &self.config.entries)
+    fn encode(&self, record: &Exported, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        encode::entry(record, &self.config.entries, out)
     }
 
     async fn send(&self, batch: &Batch) -> Result<Accepted, SendError> {
@@ -174,7 +174,7 @@ impl Sink for DatadogSink {
 mod tests {
     use std::io::Read;
 
-    use docket_delivery::{Item, Stream};
+    use docket_delivery::{Record, Stream};
 
     use super::*;
 
@@ -184,10 +184,10 @@ mod tests {
         let mut batch = Batch::new("t", 0, Stream::Decision);
         for (offset, &time) in times.iter().enumerate() {
             let entry = format!(r#"{{"n":{offset},"timestamp":{}}}"#, time.as_millis());
-            batch.push(&Item {
+            batch.push(Record {
                 offset: offset as i64,
                 time,
-                bytes: entry.into_bytes(),
+                bytes: entry.as_bytes(),
             });
         }
         batch

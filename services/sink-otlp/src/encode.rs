@@ -20,8 +20,15 @@ pub const DECISION_EVENT: &str = "docket.decision";
 pub const AUDIT_EVENT: &str = "docket.audit";
 
 /// The protobuf bytes of `record`'s `LogRecord`, observed at `observed`.
-pub fn log_record(record: &Exported, observed: Micros) -> Result<Vec<u8>, EncodeError> {
-    Ok(to_log_record(record, observed)?.encode_to_vec())
+pub fn log_record(
+    record: &Exported,
+    observed: Micros,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let record = to_log_record(record, observed)?;
+    record
+        .encode(out)
+        .map_err(|e| EncodeError(format!("encoding the log record: {e}")))
 }
 
 /// `record` as a `LogRecord`.
@@ -165,6 +172,12 @@ pub(crate) mod tests {
 
     use super::*;
 
+    /// `log_record` into a buffer of its own.
+    fn log_record_vec(record: &Exported, observed: Micros) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        log_record(record, observed, &mut out).map(|()| out)
+    }
+
     /// `record` as read at offset 77 of partition 3 of the enriched-decision topic.
     pub(crate) fn exported(record: Body) -> Exported {
         let source = Source {
@@ -213,7 +226,7 @@ pub(crate) mod tests {
         let mut d = samples::enriched();
         d.decision.verdict = Verdict::Deny;
         let record = exported(Body::Decision(Box::new(d)));
-        let bytes = log_record(&record, Micros(1_795_000_001_000_000)).unwrap();
+        let bytes = log_record_vec(&record, Micros(1_795_000_001_000_000)).unwrap();
         let r = LogRecord::decode(&bytes[..]).unwrap();
         assert_eq!(r.time_unix_nano, 1_795_000_000_123_456_000);
         assert_eq!(r.observed_time_unix_nano, 1_795_000_001_000_000_000);

@@ -290,8 +290,8 @@ pub fn resource(settings: &ResourceSettings) -> Resource {
 }
 
 impl Sink for OtlpSink {
-    fn encode(&self, record: &Exported) -> Result<Vec<u8>, EncodeError> {
-        encode::log_record(record, Micros::now())
+    fn encode(&self, record: &Exported, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        encode::log_record(record, Micros::now(), out)
     }
 
     async fn send(&self, batch: &Batch) -> Result<Accepted, SendError> {

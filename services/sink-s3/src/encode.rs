@@ -6,15 +6,11 @@ use std::io::Read;
 use docket_delivery::{EncodeError, Exported};
 use libdeflater::{CompressionLvl, Compressor};
 
-/// Room for a typical line, so serializing rarely grows the buffer.
-const LINE_CAPACITY: usize = 4096;
-
-/// One record as an NDJSON line (short-lived: the engine copies it into its batch's buffer).
-pub fn line(record: &Exported) -> Result<Vec<u8>, EncodeError> {
-    let mut bytes = Vec::with_capacity(LINE_CAPACITY);
-    serde_json::to_writer(&mut bytes, record).map_err(|e| EncodeError(e.to_string()))?;
-    bytes.push(b'\n');
-    Ok(bytes)
+/// Appends one record as an NDJSON line to `out`.
+pub fn line(record: &Exported, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    serde_json::to_writer(&mut *out, record).map_err(|e| EncodeError(e.to_string()))?;
+    out.push(b'\n');
+    Ok(())
 }
 
 /// The gzip body of `lines` (a batch's records, one after another). CPU-bound: keep it off

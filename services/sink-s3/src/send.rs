@@ -195,8 +195,8 @@ enum Outcome {
 }
 
 impl Sink for S3Sink {
-    fn encode(&self, record: &Exported) -> Result<Vec<u8>, EncodeError> {
-        encode::line(record)
+    fn encode(&self, record: &Exported, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        encode::line(record, out)
     }
 
     async fn send(&self, batch: &Batch) -> Result<Accepted, SendError> {

@@ -26,7 +26,7 @@ struct Event<'a> {
 }
 
 /// The HEC event of `record`, as JSON bytes.
-pub fn event(record: &Exported, config: &HecConfig) -> Result<Vec<u8>, EncodeError> {
+pub fn event(record: &Exported, config: &HecConfig, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let target = config.target(record.stream);
     let mut fields = match &record.record {
         Body::Decision(d) => decision_fields(d),
@@ -49,7 +49,7 @@ pub fn event(record: &Exported, config: &HecConfig) -> Result<Vec<u8>, EncodeErr
         event: &record.record,
         fields,
     };
-    serde_json::to_vec(&event).map_err(|e| EncodeError(e.to_string()))
+    serde_json::to_writer(out, &event).map_err(|e| EncodeError(e.to_string()))
 }
 
 /// Epoch seconds with millisecond precision, from microseconds.
@@ -103,6 +103,12 @@ mod tests {
     use docket_sink_http::Secret;
 
     use super::*;
+
+    /// `event` into a buffer of its own.
+    fn event_vec(record: &Exported, config: &HecConfig) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        event(record, config, &mut out).map(|()| out)
+    }
     use crate::config::Target;
 
     fn config() -> HecConfig {
@@ -141,7 +147,8 @@ mod tests {
     fn a_decision_carries_its_indexed_fields() {
         let d = samples::enriched();
         let r = exported(Stream::Decision, Body::Decision(Box::new(d.clone())));
-        let v: serde_json::Value = serde_json::from_slice(&event(&r, &config()).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&event_vec(&r, &config()).unwrap()).unwrap();
         assert_eq!(v["time"], 1_732_700_000.123);
         assert_eq!(v["host"], d.decision.gateway_instance.as_str());
         assert_eq!(v["source"], "docket:docket.decisions.enriched");
@@ -164,7 +171,8 @@ mod tests {
     fn an_audit_event_names_actor_action_and_outcome() {
         let a = samples::audit();
         let r = exported(Stream::Audit, Body::Audit(Box::new(a.clone())));
-        let v: serde_json::Value = serde_json::from_slice(&event(&r, &config()).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&event_vec(&r, &config()).unwrap()).unwrap();
         assert_eq!(v["sourcetype"], "docket:audit");
         assert!(v.get("index").is_none() && v.get("host").is_none());
         assert_eq!(v["fields"]["actor"], a.actor.id.as_str());

@@ -114,8 +114,8 @@ pub fn authorization(config: &HecConfig) -> String {
 }
 
 impl Sink for HecSink {
-    fn encode(&self, record: &Exported) -> Result<Vec<u8>, EncodeError> {
-        encode::event(record, &self.config)
+    fn encode(&self, record: &Exported, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        encode::event(record, &self.config, out)
     }
 
     async fn send(&self, batch: &Batch) -> Result<Accepted, SendError> {
@@ -338,10 +338,11 @@ mod tests {
     fn the_body_is_every_event_in_order_gzipped() {
         let mut batch = Batch::new("t", 0, docket_delivery::Stream::Decision);
         for offset in 0..3 {
-            batch.push(&docket_delivery::Item {
+            let event = format!(r#"{{"event":{offset}}}"#);
+            batch.push(docket_delivery::Record {
                 offset,
                 time: docket_records::Micros(0),
-                bytes: format!(r#"{{"event":{offset}}}"#).into_bytes(),
+                bytes: event.as_bytes(),
             });
         }
         let mut text = String::new();
