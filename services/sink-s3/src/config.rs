@@ -51,7 +51,8 @@ pub mod vars {
     )
     .default("true");
     /// gzip level 0-9.
-    pub const GZIP_LEVEL: Var = Var::new("DOCKET_S3_GZIP_LEVEL", "gzip level, 0 to 9").default("1");
+    pub const GZIP_LEVEL: Var =
+        Var::new("DOCKET_S3_GZIP_LEVEL", "gzip level (libdeflate), 0 to 9").default("1");
     /// Timeout of one S3 call.
     pub const TIMEOUT: Var = Var::new("DOCKET_S3_TIMEOUT", "timeout of one S3 call")
         .default("60s")
