@@ -81,7 +81,8 @@ impl S3Sink {
         let level = self.config.gzip_level;
         // Compressed on this worker thread, handed off by the runtime meanwhile: a
         // `spawn_blocking` would need an owned copy of the whole batch.
-        let body = tokio::task::block_in_place(|| encode::gzip(batch.data_from(start), level));
+        let body =
+            tokio::task::block_in_place(|| docket_delivery::gzip(batch.data_from(start), level));
         let mut put = self
             .client
             .put_object()
@@ -383,14 +384,18 @@ mod tests {
 
     #[test]
     fn without_metadata_the_last_line_names_the_held_offset() {
-        let body = encode::gzip((10..13).map(line).collect::<String>().as_bytes(), 1);
+        let body = docket_delivery::gzip((10..13).map(line).collect::<String>().as_bytes(), 1);
         assert_eq!(offset_in_body("k", &body), Ok(12));
     }
 
     #[test]
     fn an_object_that_names_no_offset_stops_the_sink() {
-        let foreign_lines = encode::gzip(b"{\"hello\":\"world\"}\n", 1);
-        for body in [&b"not gzip"[..], &encode::gzip(b"", 1), &foreign_lines] {
+        let foreign_lines = docket_delivery::gzip(b"{\"hello\":\"world\"}\n", 1);
+        for body in [
+            &b"not gzip"[..],
+            &docket_delivery::gzip(b"", 1),
+            &foreign_lines,
+        ] {
             let e = offset_in_body("x/k", body).unwrap_err();
             assert!(
                 matches!(&e, SendError::Fatal { reason } if reason.contains("x/k")),
