@@ -295,11 +295,14 @@ fn subscribe(
     Ok(consumer)
 }
 
-/// The transactional producer's settings: lz4 batches unless `compression.type` is set. The
-/// enriched records are compressed by the producer's broker thread while the commit waits
-/// (zstd was the largest single cost in a profile of the drain).
+/// The transactional producer's settings, each unless a `DOCKET_KAFKA_PROP_*` variable sets
+/// it: lz4 batches (the enriched records are compressed by the producer's broker thread while
+/// the commit waits; zstd was the largest single cost in a profile of the drain), and
+/// delivery reports for failed records only (the commit already fails if any record failed;
+/// without a report per record the drain peaked 5–17 MiB lower at the same CPU per record).
 fn producer_settings(kafka: &KafkaSettings) -> KafkaSettings {
-    with_default(kafka.clone(), "compression.type", "lz4")
+    let settings = with_default(kafka.clone(), "compression.type", "lz4");
+    with_default(settings, "delivery.report.only.error", "true")
 }
 
 /// `settings` with `key` set to `value` unless a `DOCKET_KAFKA_PROP_*` variable set it.
