@@ -1,63 +1,44 @@
-//! Request bodies written piece by piece: compressed with gzip as each piece arrives, or kept
-//! plain, so a sink never holds an uncompressed copy of a whole batch beside its gzip; and
-//! [`gzip`] for a body that is one buffer already. The
-//! compression runs on the sending task itself, which yields to the runtime every
-//! [`YIELD_EVERY`] bytes: no copy of the batch for a blocking thread, no extra threads.
+//! Request bodies written piece by piece into one buffer, then compressed at once with
+//! libdeflate when gzip ([`gzip`]): the same compression as the S3 and Splunk sinks', whose
+//! bodies are a batch's buffer already. Writing the pieces is copying; the sending task yields
+//! to the runtime every [`YIELD_EVERY`] bytes, and the compression runs where the runtime can
+//! hand its other tasks off meanwhile.
 
-use std::io::Write;
+/// libdeflate's level for request bodies: its level 1 compresses realistic records as zlib's
+/// level 2 does, in a third less time. On ~1 KB records through the Splunk sink, zlib's level
+/// 3 cost 12 % more CPU per record for 7 % fewer bytes, and its level 1 22 % less CPU for 39 %
+/// more bytes (docs/benchmarks.md).
+pub const GZIP_LEVEL: u32 = 1;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
-
-/// gzip level of request bodies, as for S3 objects. On ~1 KB realistic records through the
-/// Splunk sink, level 3 cost 12 % more CPU per record for 7 % fewer bytes on the wire, and level 1
-/// 22 % less CPU for 39 % more bytes (docs/benchmarks.md).
-pub const GZIP_LEVEL: u32 = 2;
-
-/// Bytes written between two yields to the runtime (about a tenth of a millisecond of
-/// compression at level 1).
+/// Bytes written between two yields to the runtime.
 pub const YIELD_EVERY: usize = 64 * 1024;
 
 /// A request body being written.
 pub struct BodyWriter {
-    out: Out,
+    out: Vec<u8>,
+    gzip: bool,
     since_yield: usize,
-}
-
-enum Out {
-    Plain(Vec<u8>),
-    Gzip(Box<GzEncoder<Vec<u8>>>),
 }
 
 impl BodyWriter {
     /// An empty body, gzip when `gzip`; `expected` is about how many uncompressed bytes will
-    /// be written (the buffer is sized for it, or for a fraction of it when compressed).
+    /// be written (the buffer is sized for it).
     pub fn new(gzip: bool, expected: usize) -> Self {
-        let out = if gzip {
-            let out = Vec::with_capacity(expected / 3);
-            Out::Gzip(Box::new(GzEncoder::new(out, Compression::new(GZIP_LEVEL))))
-        } else {
-            Out::Plain(Vec::with_capacity(expected))
-        };
         Self {
-            out,
+            out: Vec::with_capacity(expected),
+            gzip,
             since_yield: 0,
         }
     }
 
-    /// Appends `bytes` (compressing them when gzip).
+    /// Appends `bytes`.
     pub fn put(&mut self, bytes: &[u8]) {
         self.since_yield += bytes.len();
-        match &mut self.out {
-            Out::Plain(out) => out.extend_from_slice(bytes),
-            Out::Gzip(encoder) => encoder
-                .write_all(bytes)
-                .expect("writing into memory cannot fail"),
-        }
+        self.out.extend_from_slice(bytes);
     }
 
     /// Yields to the runtime when [`YIELD_EVERY`] bytes were written since the last yield, so
-    /// compressing a large batch never holds a worker thread for long.
+    /// writing a large batch never holds a worker thread for long.
     pub async fn pause(&mut self) {
         if self.since_yield >= YIELD_EVERY {
             self.since_yield = 0;
@@ -65,24 +46,24 @@ impl BodyWriter {
         }
     }
 
-    /// The finished body.
+    /// The finished body, compressed when gzip.
     pub fn finish(self) -> Vec<u8> {
-        match self.out {
-            Out::Plain(out) => out,
-            Out::Gzip(encoder) => encoder.finish().expect("writing into memory cannot fail"),
-        }
+        if self.gzip { gzip(&self.out) } else { self.out }
     }
 }
 
-/// libdeflate's level for a body compressed whole: its level 1 compresses realistic records
-/// as well as zlib's level 2 ([`GZIP_LEVEL`]) in a third less time.
-pub const WHOLE_GZIP_LEVEL: u32 = 1;
-
-/// The gzip of `data` at [`WHOLE_GZIP_LEVEL`], compressed at once: for a body that is one
-/// buffer already, such as a batch's records one after another. CPU-bound: keep it off the
-/// async workers.
+/// The gzip of `data` at [`GZIP_LEVEL`], compressed at once: for a body that is one buffer
+/// already, such as a batch's records one after another. On a multi-threaded runtime the
+/// worker hands its other tasks off while it compresses (`block_in_place`).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    docket_delivery::gzip(data, WHOLE_GZIP_LEVEL)
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let compress = || docket_delivery::gzip(data, GZIP_LEVEL);
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(compress)
+        }
+        _ => compress(),
+    }
 }
 
 #[cfg(test)]

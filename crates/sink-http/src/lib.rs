@@ -10,8 +10,8 @@
 //! - [`transport_error`] and [`status_error`]: failures mapped onto the delivery engine's
 //!   [`SendError`](docket_delivery::SendError) (timeouts, connection errors, 408, 429 and 5xx
 //!   retry; 401 and 403 are a refused credential);
-//! - [`BodyWriter`]: a request body compressed as it is written (no uncompressed copy of the
-//!   batch); [`gzip`]: a body that is one buffer already, compressed at once;
+//! - [`BodyWriter`]: a request body written piece by piece, then compressed at once; [`gzip`]:
+//!   a body that is one buffer already (libdeflate, one level for every sink);
 //!   [`body_prefix`]: at most so many bytes of an answer;
 //! - [`Probe`] and [`ProbeError`]: a start-up check that tells apart an unreachable endpoint, a
 //!   TLS/transport mismatch and a refused credential, each a one-line error naming the hop;
@@ -26,7 +26,7 @@ mod probe;
 mod run;
 mod secret;
 
-pub use body::{BodyWriter, GZIP_LEVEL, WHOLE_GZIP_LEVEL, gzip};
+pub use body::{BodyWriter, GZIP_LEVEL, gzip};
 pub use client::{BuildError, ClientOptions, client};
 pub use failure::{MAX_RETRY_AFTER, body_prefix, retry_after, status_error, transport_error};
 pub use level::{Level, label};
