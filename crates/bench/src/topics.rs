@@ -1,5 +1,5 @@
 //! Creates a benchmark's fresh topics. Each run fills new topics of about a gigabyte, so
-//! they keep their records for an hour only ([`RETENTION`]): runs after that, and runs that
+//! they keep their records for an hour only ([`RETENTION_MS`]): runs after that, and runs that
 //! were interrupted, do not fill the broker's disk.
 
 use docket_kafka::KafkaSettings;
@@ -7,11 +7,12 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 
-/// How long a benchmark topic keeps its records, and how often its segments roll so that
-/// they can be deleted (milliseconds): longer than any run.
-pub const RETENTION: (&str, &str) = ("3600000", "600000");
+/// How long a benchmark topic keeps its records (milliseconds): longer than any run.
+pub const RETENTION_MS: &str = "3600000";
+/// How often its segments roll, so that they can be deleted (milliseconds).
+pub const SEGMENT_MS: &str = "600000";
 
-/// Creates each `(name, partitions)` topic with one replica and [`RETENTION`]; panics when
+/// Creates each `(name, partitions)` topic with one replica and [`RETENTION_MS`]; panics when
 /// one cannot be made.
 pub async fn create_topics(settings: &KafkaSettings, topics: &[(&str, i32)]) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -22,8 +23,8 @@ pub async fn create_topics(settings: &KafkaSettings, topics: &[(&str, i32)]) {
         .iter()
         .map(|(name, partitions)| {
             NewTopic::new(name, *partitions, TopicReplication::Fixed(1))
-                .set("retention.ms", RETENTION.0)
-                .set("segment.ms", RETENTION.1)
+                .set("retention.ms", RETENTION_MS)
+                .set("segment.ms", SEGMENT_MS)
         })
         .collect();
     for result in admin

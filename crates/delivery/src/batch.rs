@@ -94,12 +94,16 @@ impl Batch {
     /// The record at `index` (in offset order). Panics past the end, as indexing does.
     pub fn item(&self, index: usize) -> Record<'_> {
         let slot = self.slots[index];
-        let start = index.checked_sub(1).map_or(0, |i| self.slots[i].end);
         Record {
             offset: slot.offset,
             time: slot.time,
-            bytes: &self.data[start..slot.end],
+            bytes: &self.data[self.start(index)..slot.end],
         }
+    }
+
+    /// Where the bytes of the record at `index` start in the data (the previous one's end).
+    fn start(&self, index: usize) -> usize {
+        index.checked_sub(1).map_or(0, |i| self.slots[i].end)
     }
 
     /// The records, in offset order.
@@ -114,8 +118,7 @@ impl Batch {
 
     /// The encoded bytes of the records from `index` on, one after another.
     pub fn data_from(&self, index: usize) -> &[u8] {
-        let start = index.checked_sub(1).map_or(0, |i| self.slots[i].end);
-        &self.data[start..]
+        &self.data[self.start(index)..]
     }
 
     /// Number of records.
@@ -171,9 +174,7 @@ impl Batch {
     /// Drops the records up to and including `offset`.
     pub fn trim_through(&mut self, offset: i64) {
         let dropped = self.slots.partition_point(|s| s.offset <= offset);
-        let Some(cut) = dropped.checked_sub(1).map(|i| self.slots[i].end) else {
-            return;
-        };
+        let cut = self.start(dropped);
         self.data.drain(..cut);
         self.slots.drain(..dropped);
         for slot in &mut self.slots {

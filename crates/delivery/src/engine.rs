@@ -243,8 +243,11 @@ impl<S: Sink> State<S> {
         shutdown: &Shutdown,
     ) -> Result<(), EngineError> {
         for (raw, prepared) in chunk.records {
-            let ready = (raw, prepared, &chunk.encoded[..]);
-            if !self.on_prepared(consumer, ready, shutdown).await? {
+            let encoded = &chunk.encoded[..];
+            if !self
+                .on_prepared(consumer, raw, prepared, encoded, shutdown)
+                .await?
+            {
                 // Shutdown interrupted a wait for the registry: nothing after it is handled.
                 break;
             }
@@ -257,7 +260,9 @@ impl<S: Sink> State<S> {
     async fn on_prepared(
         &mut self,
         consumer: &StreamConsumer<EngineContext>,
-        (raw, prepared, encoded): (Raw, Prepared, &[u8]),
+        raw: Raw,
+        prepared: Prepared,
+        encoded: &[u8],
         shutdown: &Shutdown,
     ) -> Result<bool, EngineError> {
         let tp = raw.source.topic_partition();

@@ -52,18 +52,10 @@ impl BodyWriter {
     }
 }
 
-/// The gzip of `data` at [`GZIP_LEVEL`], compressed at once: for a body that is one buffer
-/// already, such as a batch's records one after another. On a multi-threaded runtime the
-/// worker hands its other tasks off while it compresses (`block_in_place`).
+/// The gzip of `data` at [`GZIP_LEVEL`], compressed at once ([`docket_delivery::gzip`]): for
+/// a body that is one buffer already, such as a batch's records one after another.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let compress = || docket_delivery::gzip(data, GZIP_LEVEL);
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(compress)
-        }
-        _ => compress(),
-    }
+    docket_delivery::gzip(data, GZIP_LEVEL)
 }
 
 #[cfg(test)]

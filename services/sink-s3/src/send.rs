@@ -78,11 +78,7 @@ impl S3Sink {
             first.offset,
             first.time,
         );
-        let level = self.config.gzip_level;
-        // Compressed on this worker thread, handed off by the runtime meanwhile: a
-        // `spawn_blocking` would need an owned copy of the whole batch.
-        let body =
-            tokio::task::block_in_place(|| docket_delivery::gzip(batch.data_from(start), level));
+        let body = docket_delivery::gzip(batch.data_from(start), self.config.gzip_level);
         let mut put = self
             .client
             .put_object()

@@ -102,8 +102,7 @@ impl HecSink {
 }
 
 /// The gzip request body of `batch`: its events, one after another as the batch holds them,
-/// compressed at once on this worker thread (the runtime hands its other tasks off meanwhile;
-/// a `spawn_blocking` would need an owned copy of the batch).
+/// compressed at once.
 pub fn body(batch: &Batch) -> Vec<u8> {
     docket_sink_http::gzip(batch.data())
 }
