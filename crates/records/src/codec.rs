@@ -182,14 +182,33 @@ impl<T: serde::Serialize> Encoder<T> {
     /// Encodes with an id already obtained from [`Encoder::schema_id`]: no registry call.
     pub fn encode_with_id(&self, id: u32, record: &T) -> Result<Vec<u8>, CodecError> {
         let mut out = Vec::with_capacity(256);
-        frame(id, &mut out);
-        self.writer
-            .write_ser(&mut out, record)
-            .map_err(|e| CodecError::Encode {
+        self.encode_into(id, record, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::encode_with_id`] appending the framed message to `out`, which is left as it
+    /// was if encoding fails.
+    pub fn encode_into(&self, id: u32, record: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let start = out.len();
+        frame(id, out);
+        let written = self.writer.write_ser(out, record);
+        self.written(written, start, out)
+    }
+
+    /// `written`'s error in the codec's terms, with `out` cut back to `start`.
+    fn written<R, E: std::fmt::Display>(
+        &self,
+        written: Result<R, E>,
+        start: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        written.map(|_| ()).map_err(|e| {
+            out.truncate(start);
+            CodecError::Encode {
                 schema: self.schema.full_name().to_owned(),
                 reason: e.to_string(),
-            })?;
-        Ok(out)
+            }
+        })
     }
 
     /// Encodes a generic Avro value, validated against the writer schema: for tools that
@@ -198,12 +217,8 @@ impl<T: serde::Serialize> Encoder<T> {
         let id = self.schema_id().await?;
         let mut out = Vec::with_capacity(256);
         frame(id, &mut out);
-        self.writer
-            .write_value_ref(&mut out, value)
-            .map_err(|e| CodecError::Encode {
-                schema: self.schema.full_name().to_owned(),
-                reason: e.to_string(),
-            })?;
+        let written = self.writer.write_value_ref(&mut out, value);
+        self.written(written, 0, &mut out)?;
         Ok(out)
     }
 }
@@ -244,23 +259,32 @@ impl Encoder<EnrichedDecision> {
         decision_body: &[u8],
         enriched: &EnrichedDecision,
     ) -> Result<Vec<u8>, CodecError> {
-        if !std::ptr::eq(self.schema, EnrichedDecision::schema()) {
-            return self.encode_with_id(id, enriched);
-        }
         let mut out = Vec::with_capacity(WIRE_HEADER_LEN + decision_body.len() + 128);
-        frame(id, &mut out);
+        self.encode_around_into(id, decision_body, enriched, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::encode_around_with_id`] appending the framed message to `out`, which is left as
+    /// it was if encoding fails.
+    pub fn encode_around_into(
+        &self,
+        id: u32,
+        decision_body: &[u8],
+        enriched: &EnrichedDecision,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        if !std::ptr::eq(self.schema, EnrichedDecision::schema()) {
+            return self.encode_into(id, enriched, out);
+        }
+        let start = out.len();
+        frame(id, out);
         out.extend_from_slice(decision_body);
         let tail = EnrichedTail {
             policy_change: &enriched.policy_change,
             join_status: enriched.join_status,
         };
-        ENRICHED_TAIL_WRITER
-            .write_ser(&mut out, &tail)
-            .map_err(|e| CodecError::Encode {
-                schema: self.schema.full_name().to_owned(),
-                reason: e.to_string(),
-            })?;
-        Ok(out)
+        let written = ENRICHED_TAIL_WRITER.write_ser(out, &tail);
+        self.written(written, start, out)
     }
 }
 

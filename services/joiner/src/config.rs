@@ -53,14 +53,14 @@ pub mod vars {
     )
     .default(group::JOINER);
     /// Most records handled in one transaction. Each transaction costs about 100 ms of broker
-    /// round trips whatever its size, so large batches carry the rate. On 1M decisions, 40,000
-    /// drained 139.8k and 146.9k records/s at 116–118 MiB where 20,000 gave 118.0k and 126.6k
-    /// at 102–103 MiB; 60,000 gave no more (137.4k, 131 MiB).
+    /// round trips whatever its size, so large batches carry the rate; a round's records stay
+    /// in its buffer until all are sent, so its size also sets the peak memory. On 2M
+    /// decisions, 30,000 drained 146.0k records/s at 117 MiB, and 40,000 145.7k at 132 MiB.
     pub const BATCH_MAX: Var = Var::new(
         "DOCKET_JOINER_BATCH_MAX",
         "most records handled in one transaction",
     )
-    .default("40000");
+    .default("30000");
     /// Longest a round collects before its transaction.
     pub const BATCH_WAIT: Var = Var::new(
         "DOCKET_JOINER_BATCH_WAIT",

@@ -18,7 +18,7 @@ use crate::audit::AuditView;
 use crate::config::JoinerConfig;
 use crate::error::JoinerError;
 use crate::metrics::Metrics;
-use crate::output::{DEADLINE_HEADER, Outgoing, RoundOutput};
+use crate::output::{DEADLINE_HEADER, RoundOutput};
 use crate::pending::{GraceBuffer, Held, Pending};
 use crate::rule::{Evaluation, enrich, evaluate};
 
@@ -141,12 +141,12 @@ impl Handler {
     fn defer(&self, msg: &impl Message, out: &mut RoundOutput) {
         let grace = i64::try_from(self.config.grace.as_micros()).unwrap_or(i64::MAX);
         let deadline = Micros::now().0.saturating_add(grace);
-        out.records.push(Outgoing {
-            topic: Arc::clone(&self.out.pending),
-            key: msg.key().map(<[u8]>::to_vec),
-            payload: msg.payload().unwrap_or_default().to_vec(),
-            headers: vec![(DEADLINE_HEADER, deadline.to_string())],
-        });
+        out.push(
+            &self.out.pending,
+            msg.key(),
+            msg.payload().unwrap_or_default(),
+            vec![(DEADLINE_HEADER, deadline.to_string())],
+        );
         self.metrics.deferred.inc();
     }
 
@@ -160,18 +160,19 @@ impl Handler {
         out: &mut RoundOutput,
     ) -> Result<(), JoinerError> {
         let body = source.and_then(|bytes| self.decisions.own_schema_body(bytes));
-        let payload = match body {
-            Some(body) => self.enriched.encode_around(body, &enriched).await?,
-            None => self.enriched.encode(&enriched).await?,
-        };
+        let id = self.enriched.schema_id().await?;
+        let key = enriched.decision.correlation_id.as_bytes();
+        out.push_with(
+            &self.out.enriched,
+            Some(key),
+            Vec::new(),
+            |bytes| match body {
+                Some(body) => self.enriched.encode_around_into(id, body, &enriched, bytes),
+                None => self.enriched.encode_into(id, &enriched, bytes),
+            },
+        )?;
         let status = STATUSES.iter().position(|s| *s == enriched.join_status);
         self.joined[status.expect("every status is listed")].inc();
-        out.records.push(Outgoing {
-            topic: Arc::clone(&self.out.enriched),
-            key: Some(enriched.decision.correlation_id.into_bytes()),
-            payload,
-            headers: Vec::new(),
-        });
         Ok(())
     }
 
@@ -179,12 +180,11 @@ impl Handler {
         tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %reason, "dead-lettering record");
         self.metrics.dead_lettered.inc();
         let source = TopicPartition::new(msg.topic(), msg.partition());
-        let payload = msg.payload().unwrap_or_default().to_vec();
         out.dead_letter(
             &self.out.dlq,
             (&source, msg.offset()),
-            msg.key().map(<[u8]>::to_vec),
-            payload,
+            msg.key(),
+            msg.payload().unwrap_or_default(),
             &reason,
         );
     }
@@ -225,8 +225,8 @@ impl Handler {
             out.dead_letter(
                 &self.out.dlq,
                 (&TopicPartition::new(pending, dead.partition), dead.offset),
-                dead.key,
-                dead.payload,
+                dead.key.as_deref(),
+                &dead.payload,
                 &dead.reason,
             );
         }

@@ -22,9 +22,12 @@ use crate::context::{CommitGate, RebalanceWatch};
 use crate::error::JoinerError;
 use crate::handle::Handler;
 use crate::metrics::Metrics;
-use crate::output::{Outgoing, RoundOutput};
+use crate::output::{Record, RoundOutput};
 
 const IDLE_TICK: Duration = Duration::from_millis(100);
+/// Bytes of a typical enriched decision and its key, to reserve a round's buffer by: a round
+/// of larger records grows it once and keeps it.
+const RECORD_BYTES: usize = 512;
 
 /// The joiner's transactional producer.
 pub type TxnProducer = ThreadedProducer<DefaultProducerContext>;
@@ -78,6 +81,8 @@ struct Joiner {
     gate: Arc<CommitGate>,
     /// The previous round's commit, until its outcome is known.
     committing: Option<Committing>,
+    /// The last round's output, emptied, whose buffers the next round fills again.
+    spare: RoundOutput,
 }
 
 /// A round's output while it is read.
@@ -110,6 +115,7 @@ impl Joiner {
             },
         )?;
         Ok(Self {
+            spare: RoundOutput::with_capacity(config.batch_max, RECORD_BYTES),
             handler: Handler::new(config.clone(), &registry, view, metrics.clone(), shutdown),
             gate: consumer.context().gate(),
             consumer: Arc::new(consumer),
@@ -139,14 +145,16 @@ impl Joiner {
         let gathered = self.gather().await;
         let joined = started.elapsed();
         self.settle().await?;
-        let out = gathered?;
+        let mut out = gathered?;
         self.metrics
             .grace_buffer
             .set(self.handler.buffered() as i64);
-        let records = out.records.len();
+        let records = out.records().len();
         if !out.is_empty() {
-            self.submit(out)?;
+            self.submit(&out)?;
         }
+        out.clear();
+        self.spare = out;
         tracing::debug!(records, ?joined, waited = ?started.elapsed() - joined, "round");
         Ok(())
     }
@@ -168,7 +176,7 @@ impl Joiner {
     async fn gather(&mut self) -> Result<RoundOutput, JoinerError> {
         let consumer = Arc::clone(&self.consumer);
         let mut round = Gathered {
-            out: RoundOutput::default(),
+            out: std::mem::take(&mut self.spare),
             taken: 0,
             generation: consumer.context().generation(),
         };
@@ -210,7 +218,7 @@ impl Joiner {
     fn drop_if_rebalanced(&mut self, round: &mut Gathered) {
         let now = self.consumer.context().generation();
         if now != round.generation {
-            round.out = RoundOutput::default();
+            round.out.clear();
             round.taken = 0;
             self.handler.clear();
             self.note_assignment();
@@ -220,14 +228,14 @@ impl Joiner {
 
     /// Opens the round's transaction, sends its records and starts its commit; a failure
     /// before the commit starts aborts the transaction.
-    fn submit(&mut self, mut out: RoundOutput) -> Result<(), JoinerError> {
+    fn submit(&mut self, out: &RoundOutput) -> Result<(), JoinerError> {
         self.producer
             .begin_transaction()
             .map_err(|source| JoinerError::Transaction {
                 stage: "begin",
                 source,
             })?;
-        match self.send_all(&mut out) {
+        match self.send_all(out) {
             Ok((offsets, metadata)) => {
                 let (producer, gate) = (self.producer.clone(), Arc::clone(&self.gate));
                 self.committing = Some(Committing::start(producer, offsets, metadata, gate));
@@ -242,13 +250,13 @@ impl Joiner {
         }
     }
 
-    /// Queues every record of `out` in the open transaction and returns what its commit needs.
-    /// Each record is freed once the producer has its copy, so the two do not add up.
+    /// Queues every record of `out` in the open transaction (the producer copies each) and
+    /// returns what its commit needs.
     fn send_all(
         &self,
-        out: &mut RoundOutput,
+        out: &RoundOutput,
     ) -> Result<(TopicPartitionList, ConsumerGroupMetadata), JoinerError> {
-        for record in out.records.drain(..) {
+        for record in out.records() {
             send(&self.producer, &record)?;
         }
         let metadata = self
@@ -316,11 +324,11 @@ fn with_default(mut settings: KafkaSettings, key: &str, value: &str) -> KafkaSet
 
 /// Queues `record` in the open transaction; its delivery is confirmed by the commit, which
 /// fails if any send failed.
-fn send(producer: &TxnProducer, record: &Outgoing) -> Result<(), JoinerError> {
-    let mut r = BaseRecord::to(&record.topic)
-        .payload(&record.payload)
+fn send(producer: &TxnProducer, record: &Record) -> Result<(), JoinerError> {
+    let mut r = BaseRecord::to(record.topic)
+        .payload(record.payload)
         .headers(record.kafka_headers());
-    if let Some(key) = &record.key {
+    if let Some(key) = record.key {
         r = r.key(key);
     }
     producer
