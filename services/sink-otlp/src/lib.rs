@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 pub mod encode;
 pub mod send;
+pub mod wire;
 
 use docket_config::{Help, Var, Vars};
 use docket_delivery::{Handles, Shutdown};

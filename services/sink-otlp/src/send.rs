@@ -428,6 +428,28 @@ mod tests {
     }
 
     #[test]
+    fn written_records_pass_the_check_and_frame_into_the_request() {
+        let settings = ResourceSettings {
+            service_name: "docket".to_owned(),
+            instance_id: "i-1".to_owned(),
+            attributes: vec![],
+        };
+        let records: Vec<Vec<u8>> = encode::tests::hostile_records()
+            .iter()
+            .map(|r| encode::tests::log_record_vec(r, Micros(1)).unwrap())
+            .collect();
+        assert!(records.iter().all(|r| well_formed(r)));
+        let framed = request(resource(&settings), &records, false).unwrap();
+        let decoded = ExportLogsServiceRequest::decode(&framed[..]).unwrap();
+        let sent = &decoded.resource_logs[0].scope_logs[0].log_records;
+        assert_eq!(sent.len(), records.len());
+        for (record, bytes) in sent.iter().zip(&records) {
+            assert!(record.encode_to_vec() == *bytes);
+        }
+        assert!(decoded.encode_to_vec() == framed);
+    }
+
+    #[test]
     fn malformed_records_are_refused_before_sending() {
         let good = LogRecord::default().encode_to_vec();
         for bad in [
