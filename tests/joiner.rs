@@ -446,6 +446,51 @@ async fn two_joiners_share_the_decisions() {
     assert!(a > 0.0 && b > 0.0, "both joiners took part: {a} + {b}");
 }
 
+/// A member joining while the first one's round is open, its records already handed to the
+/// producer (a round that waits 10 s for more): the first aborts that transaction, and the
+/// partitions it gives up restart from their committed offsets, so every decision is still
+/// enriched exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebalance_in_the_middle_of_a_round_aborts_it_and_loses_nothing() {
+    let registry = registry();
+    let p = Pipeline::new(4).await;
+    let now = Micros::now().0;
+    let e1 = edit("pol-a", 1, now - 5 * SECOND);
+    send_audits(&registry, &p.audit, std::slice::from_ref(&e1)).await;
+    let slow = [("DOCKET_JOINER_BATCH_WAIT", "10s")];
+    let (_a, port_a) = p.start_with("it-mid-a", &slow);
+    eventually("the first joiner assigned", || async move {
+        let a = metric(port_a, "docket_joiner_assigned_partitions").await;
+        (a == 6.0).then_some(())
+    })
+    .await;
+    let decisions: Vec<Decision> = (0..100)
+        .map(|_| decision(Some(("pol-a", 1)), now))
+        .collect();
+    let (before, after) = decisions.split_at(50);
+    send_decisions(&registry, &p.decisions, before).await;
+    eventually("the first round under way", || async move {
+        let joined = metric(port_a, "docket_joiner_records_total").await;
+        (joined == 50.0).then_some(())
+    })
+    .await;
+    let (_b, port_b) = p.start_with("it-mid-b", &slow);
+    eventually("the round aborted by the rebalance", || async move {
+        let aborted = metric(port_a, "docket_joiner_aborted_transactions_total").await;
+        (aborted >= 1.0).then_some(())
+    })
+    .await;
+    send_decisions(&registry, &p.decisions, after).await;
+
+    let by_event = decode_all(&registry, Reader::new(&p.enriched).until(100).await).await;
+    for d in &decisions {
+        let copies = by_event.get(&d.event_id).map_or(0, Vec::len);
+        assert_eq!(copies, 1, "exactly once: {}", d.event_id);
+    }
+    let b = metric(port_b, "docket_joiner_records_total").await;
+    assert!(b > 0.0, "the second joiner took part");
+}
+
 /// Reads the joiner group's committed offsets on the decisions topic, with one client.
 struct GroupWatch {
     consumer: BaseConsumer,

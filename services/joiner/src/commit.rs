@@ -4,10 +4,11 @@
 //! then stops. A rebalance waits at the [`CommitGate`] until the commit has returned.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::Producer;
 use tokio::task::JoinHandle;
 
@@ -17,6 +18,8 @@ use crate::run::TxnProducer;
 
 /// How long one transactional call may take.
 pub const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the wait for deliveries serves the producer's events between two checks.
+const POLL_STEP: Duration = Duration::from_millis(1);
 
 /// A transaction committing on a blocking thread.
 pub struct Committing {
@@ -45,6 +48,11 @@ impl Committing {
         Self { handle }
     }
 
+    /// Whether the commit has returned (its outcome is then ready for [`Self::settle`]).
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
     /// Waits for the commit's outcome.
     pub async fn settle(self) -> Result<(), JoinerError> {
         self.handle
@@ -59,7 +67,9 @@ fn commit(
     metadata: &ConsumerGroupMetadata,
 ) -> Result<(), JoinerError> {
     let fail = |stage| move |source| JoinerError::Transaction { stage, source };
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    delivered(producer, TXN_TIMEOUT).map_err(fail("flush"))?;
+    let flushed = started.elapsed();
     producer
         .send_offsets_to_transaction(offsets, metadata, TXN_TIMEOUT)
         .map_err(fail("send offsets"))?;
@@ -67,8 +77,26 @@ fn commit(
     producer
         .commit_transaction(TXN_TIMEOUT)
         .map_err(fail("commit"))?;
-    tracing::debug!(?offsets_sent, committed = ?started.elapsed(), "transaction");
+    tracing::debug!(?flushed, ?offsets_sent, committed = ?started.elapsed(), "transaction");
     Ok(())
+}
+
+/// Waits until every record sent in the transaction is delivered, checking every
+/// millisecond. `commit_transaction` flushes first too, but rust-rdkafka's flush waits in polls
+/// of 100 ms that always run to their end, so every commit took at least 100 ms; after this
+/// wait its flush finds nothing left and returns at once.
+fn delivered(producer: &TxnProducer, timeout: Duration) -> Result<(), KafkaError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match producer.flush(Duration::ZERO) {
+            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+                if Instant::now() < deadline =>
+            {
+                producer.poll(POLL_STEP);
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Closes the gate when the commit thread is done, whatever happened on it.

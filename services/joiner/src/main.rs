@@ -7,6 +7,12 @@ use docket_config::Vars;
 use docket_joiner::JoinerConfig;
 use docket_telemetry::Shutdown;
 
+/// mimalloc instead of the system allocator: every joined record allocates and frees its
+/// decoded decision. With records handed to the producer as they are made, the drain went from
+/// 174.6k–181.3k to 199.2k–200.9k records/s at 97–122 MiB (docs/joiner.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     docket_telemetry::service_main(&docket_joiner::HELP, env!("CARGO_PKG_VERSION"), run).await

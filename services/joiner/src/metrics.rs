@@ -17,6 +17,8 @@ pub struct Metrics {
     pub audit_undecodable: IntCounter,
     /// Transactions committed.
     pub transactions: IntCounter,
+    /// Transactions aborted because a rebalance ended their round.
+    pub aborted: IntCounter,
     /// Decisions currently held in the grace buffer.
     pub grace_buffer: IntGauge,
     /// Policy edits held in the table.
@@ -52,6 +54,10 @@ impl Metrics {
                 "Audit records that could not be decoded",
             )?,
             transactions: IntCounter::new("transactions_total", "Transactions committed")?,
+            aborted: IntCounter::new(
+                "aborted_transactions_total",
+                "Transactions aborted because a rebalance ended their round",
+            )?,
             grace_buffer: IntGauge::new("grace_buffer_records", "Decisions in the grace buffer")?,
             table_size: IntGauge::new("table_edits", "Policy edits in the join table")?,
             assigned_partitions: IntGauge::new(
@@ -72,6 +78,7 @@ impl Metrics {
         m.registry.register(Box::new(m.dead_lettered.clone()))?;
         m.registry.register(Box::new(m.audit_undecodable.clone()))?;
         m.registry.register(Box::new(m.transactions.clone()))?;
+        m.registry.register(Box::new(m.aborted.clone()))?;
         m.registry.register(Box::new(m.grace_buffer.clone()))?;
         m.registry.register(Box::new(m.table_size.clone()))?;
         m.registry

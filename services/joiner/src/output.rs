@@ -51,6 +51,8 @@ pub struct RoundOutput {
     bytes: Vec<u8>,
     /// Next offset per consumed topic and partition.
     offsets: BTreeMap<String, BTreeMap<i32, i64>>,
+    /// Records already handed to the producer and forgotten.
+    sent: usize,
 }
 
 impl RoundOutput {
@@ -61,6 +63,7 @@ impl RoundOutput {
             records: Vec::with_capacity(records),
             bytes: Vec::with_capacity(records.saturating_mul(bytes)),
             offsets: BTreeMap::new(),
+            sent: 0,
         }
     }
 
@@ -147,11 +150,24 @@ impl RoundOutput {
         })
     }
 
+    /// Forgets the records (handed to the producer), keeping the offsets they consumed.
+    pub fn clear_records(&mut self) {
+        self.sent += self.records.len();
+        self.records.clear();
+        self.bytes.clear();
+    }
+
+    /// Records added since the round began, handed over or not.
+    pub fn count(&self) -> usize {
+        self.sent + self.records.len()
+    }
+
     /// Empties the round, keeping its buffers' capacity for the next one.
     pub fn clear(&mut self) {
         self.records.clear();
         self.bytes.clear();
         self.offsets.clear();
+        self.sent = 0;
     }
 
     /// Whether the round has nothing to write or commit.

@@ -1,19 +1,20 @@
 //! The joiner's one loop. Each round reads a batch from the decisions and pending topics,
 //! joins what it can, defers what waits for an edit and releases what the grace buffer lets
-//! go, all into memory, while the previous round's transaction commits on another thread.
-//! Once that commit has returned, the round opens its own transaction, sends its records and
-//! hands its offsets and commit to a thread in turn. A failed transaction stops the joiner; a
-//! restart resumes from the last committed offsets.
-
+//! go, while the previous round's transaction commits on another thread. Its records wait in
+//! the round's buffer until that commit has returned; then the round opens its own
+//! transaction and hands each record to the producer as soon as it is made. At the end of the
+//! round its offsets and commit go to a thread in turn. At most one transaction is open, so
+//! rounds commit in order. A failed transaction stops the joiner; a restart resumes from the
+//! last committed offsets.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use docket_kafka::KafkaSettings;
 use docket_records::{Registry, RegistryConfig};
 use docket_telemetry::{Health, Shutdown};
-use rdkafka::consumer::{Consumer, ConsumerGroupMetadata, StreamConsumer};
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Message, TopicPartitionList};
 
 use crate::audit::{self, AuditView};
 use crate::commit::{Committing, TXN_TIMEOUT};
@@ -83,11 +84,13 @@ struct Joiner {
     committing: Option<Committing>,
     /// The last round's output, emptied, whose buffers the next round fills again.
     spare: RoundOutput,
+    /// Whether the round being read has begun its transaction (and sent records in it).
+    open: bool,
 }
 
 /// A round's output while it is read.
-struct Gathered {
-    out: RoundOutput,
+struct Gathered<'a> {
+    out: &'a mut RoundOutput,
     /// Records taken since the last rebalance.
     taken: usize,
     /// The rebalance count the round's records belong to.
@@ -123,6 +126,7 @@ impl Joiner {
             producer: Arc::new(producer),
             metrics,
             committing: None,
+            open: false,
         })
     }
 
@@ -138,23 +142,28 @@ impl Joiner {
         self.settle().await
     }
 
-    /// Reads and joins a round while the previous one commits, then sends it and starts its
-    /// commit once the previous commit succeeded.
+    /// Reads and joins a round while the previous one commits, handing its records to the
+    /// producer as soon as that commit has returned, then starts its commit. A failure while
+    /// the round's transaction is open aborts it.
     async fn round(&mut self) -> Result<(), JoinerError> {
         let started = Instant::now();
-        let gathered = self.gather().await;
+        let mut out = std::mem::take(&mut self.spare);
+        let gathered = self.gather(&mut out).await;
         let joined = started.elapsed();
-        self.settle().await?;
-        let mut out = gathered?;
+        let records = out.count();
+        let submitted = match gathered {
+            Ok(()) => self.submit(&mut out).await,
+            Err(e) => Err(e),
+        };
+        out.clear();
+        self.spare = out;
+        if submitted.is_err() {
+            self.abort_open()?;
+        }
+        submitted?;
         self.metrics
             .grace_buffer
             .set(self.handler.buffered() as i64);
-        let records = out.records().len();
-        if !out.is_empty() {
-            self.submit(&out)?;
-        }
-        out.clear();
-        self.spare = out;
         tracing::debug!(records, ?joined, waited = ?started.elapsed() - joined, "round");
         Ok(())
     }
@@ -168,15 +177,15 @@ impl Joiner {
         Ok(())
     }
 
-    /// Reads up to a batch into a round's output, then adds the grace buffer's releases. A
-    /// rebalance while reading (it happens inside `recv`) ends the old assignment: what was
-    /// read before it, and the grace buffer, are dropped uncommitted (their partitions restart
-    /// from the committed offsets), while what arrives after it belongs to the new assignment
-    /// and is kept.
-    async fn gather(&mut self) -> Result<RoundOutput, JoinerError> {
+    /// Reads up to a batch into `out`, then adds the grace buffer's releases. A rebalance while
+    /// reading (it happens inside `recv`) ends the old assignment: what was read before it,
+    /// and the grace buffer, are dropped uncommitted (the round's transaction, if open, is
+    /// aborted, and their partitions restart from the committed offsets), while what arrives
+    /// after it belongs to the new assignment and is kept.
+    async fn gather(&mut self, out: &mut RoundOutput) -> Result<(), JoinerError> {
         let consumer = Arc::clone(&self.consumer);
         let mut round = Gathered {
-            out: std::mem::take(&mut self.spare),
+            out,
             taken: 0,
             generation: consumer.context().generation(),
         };
@@ -188,16 +197,15 @@ impl Joiner {
             Ok(Err(e)) => tracing::warn!(error = %e, "consume failed"),
             Err(_) => {}
         }
-        self.drop_if_rebalanced(&mut round);
-        self.handler.release(&mut round.out).await?;
-        Ok(round.out)
+        self.drop_if_rebalanced(&mut round)?;
+        self.handler.release(round.out).await
     }
 
     /// Takes records until the batch is full or its wait is over.
     async fn fill(
         &mut self,
         consumer: &StreamConsumer<RebalanceWatch>,
-        round: &mut Gathered,
+        round: &mut Gathered<'_>,
     ) -> Result<(), JoinerError> {
         let until = tokio::time::Instant::now() + self.config.batch_wait;
         while round.taken < self.config.batch_max {
@@ -209,56 +217,63 @@ impl Joiner {
         Ok(())
     }
 
-    async fn take(&mut self, round: &mut Gathered, msg: &impl Message) -> Result<(), JoinerError> {
-        self.drop_if_rebalanced(round);
+    async fn take(
+        &mut self,
+        round: &mut Gathered<'_>,
+        msg: &impl Message,
+    ) -> Result<(), JoinerError> {
+        self.drop_if_rebalanced(round)?;
         round.taken += 1;
-        self.handler.handle(msg, &mut round.out).await
+        self.handler.handle(msg, round.out).await?;
+        if self.open || self.committing.as_ref().is_none_or(Committing::is_finished) {
+            self.send_ready(round.out).await?;
+        }
+        Ok(())
     }
 
-    fn drop_if_rebalanced(&mut self, round: &mut Gathered) {
+    fn drop_if_rebalanced(&mut self, round: &mut Gathered) -> Result<(), JoinerError> {
         let now = self.consumer.context().generation();
         if now != round.generation {
+            if self.open {
+                self.abort_open()?;
+                self.metrics.aborted.inc();
+            }
             round.out.clear();
             round.taken = 0;
             self.handler.clear();
             self.note_assignment();
             round.generation = now;
         }
+        Ok(())
     }
 
-    /// Opens the round's transaction, sends its records and starts its commit; a failure
-    /// before the commit starts aborts the transaction.
-    fn submit(&mut self, out: &RoundOutput) -> Result<(), JoinerError> {
-        self.producer
-            .begin_transaction()
-            .map_err(|source| JoinerError::Transaction {
-                stage: "begin",
-                source,
-            })?;
-        match self.send_all(out) {
-            Ok((offsets, metadata)) => {
-                let (producer, gate) = (self.producer.clone(), Arc::clone(&self.gate));
-                self.committing = Some(Committing::start(producer, offsets, metadata, gate));
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "transaction failed; aborting");
-                let _ =
-                    tokio::task::block_in_place(|| self.producer.abort_transaction(TXN_TIMEOUT));
-                Err(e)
-            }
+    /// Hands the records waiting in `out` to the producer, first opening the round's
+    /// transaction (after the previous round's commit has returned) if it is not open yet.
+    async fn send_ready(&mut self, out: &mut RoundOutput) -> Result<(), JoinerError> {
+        if !self.open {
+            self.settle().await?;
+            self.producer
+                .begin_transaction()
+                .map_err(|source| JoinerError::Transaction {
+                    stage: "begin",
+                    source,
+                })?;
+            self.open = true;
         }
-    }
-
-    /// Queues every record of `out` in the open transaction (the producer copies each) and
-    /// returns what its commit needs.
-    fn send_all(
-        &self,
-        out: &RoundOutput,
-    ) -> Result<(TopicPartitionList, ConsumerGroupMetadata), JoinerError> {
         for record in out.records() {
             send(&self.producer, &record)?;
         }
+        out.clear_records();
+        Ok(())
+    }
+
+    /// Sends what is left of the round and starts its commit, unless the round has nothing
+    /// to write or commit.
+    async fn submit(&mut self, out: &mut RoundOutput) -> Result<(), JoinerError> {
+        if out.is_empty() && !self.open {
+            return Ok(());
+        }
+        self.send_ready(out).await?;
         let metadata = self
             .consumer
             .group_metadata()
@@ -266,7 +281,25 @@ impl Joiner {
                 stage: "group metadata",
                 source: rdkafka::error::KafkaError::NoMessageReceived,
             })?;
-        Ok((out.offset_list()?, metadata))
+        let offsets = out.offset_list()?;
+        let (producer, gate) = (self.producer.clone(), Arc::clone(&self.gate));
+        self.committing = Some(Committing::start(producer, offsets, metadata, gate));
+        self.open = false;
+        Ok(())
+    }
+
+    /// Aborts the round's transaction if it is open: its records are never read.
+    fn abort_open(&mut self) -> Result<(), JoinerError> {
+        if !std::mem::take(&mut self.open) {
+            return Ok(());
+        }
+        tracing::warn!("aborting the round's transaction");
+        tokio::task::block_in_place(|| self.producer.abort_transaction(TXN_TIMEOUT)).map_err(
+            |source| JoinerError::Transaction {
+                stage: "abort",
+                source,
+            },
+        )
     }
 
     fn note_assignment(&self) {
