@@ -53,6 +53,7 @@ async fn measure(settings: &KafkaSettings) {
         .until_committed(settings, &group, &topic)
         .await;
     Report::new("docket consumer (discard)", &filled, reference, finished).print();
+    docket_bench::delete_created_topics(settings).await;
 }
 
 /// The child: reads every record, keeps the next offset per partition, commits them, then

@@ -60,5 +60,6 @@ impl HttpSinkBench {
             bench.measure(&name, command, &group).await;
             discard.iter().for_each(Discard::print);
         }
+        crate::delete_created_topics(&bench.settings).await;
     }
 }

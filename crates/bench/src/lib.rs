@@ -25,7 +25,7 @@ pub use process::{Finished, Measured, peak_rss_kib};
 pub use reference::consumer_performance;
 pub use report::{Rate, Report};
 pub use sink::SinkBench;
-pub use topics::create_topics;
+pub use topics::{create_topics, delete_created_topics};
 
 /// Records per benchmark: `DOCKET_BENCH_RECORDS`, default one million.
 pub fn record_count() -> usize {

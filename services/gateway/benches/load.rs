@@ -38,9 +38,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -121,6 +118,7 @@ async fn run(echo: SocketAddr) {
     for t in targets {
         t.stop();
     }
+    docket_bench::delete_created_topics(&settings).await;
 }
 
 /// Up to 40,000 requests/s: on two idle cores the echo alone sustained that, so a list that
@@ -198,26 +196,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 async fn create_topic(settings: &KafkaSettings, prefix: &str) -> String {
-    let name = format!(
-        "{prefix}.{}",
-        &uuid::Uuid::now_v7().simple().to_string()[16..]
-    );
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &settings.bootstrap_servers)
-        .create()
-        .unwrap();
-    // An hour of retention, segments rolled every ten minutes: the decisions of a run are
-    // gone from the broker's disk an hour later.
-    let topic = NewTopic::new(&name, 6, TopicReplication::Fixed(1))
-        .set("retention.ms", "3600000")
-        .set("segment.ms", "600000");
-    for r in admin
-        .create_topics([&topic], &AdminOptions::new())
-        .await
-        .expect("Kafka reachable (dev/stack up)")
-    {
-        r.expect("topic created");
-    }
+    let name = format!("{prefix}.{}", docket_bench::run_id());
+    docket_bench::create_topics(settings, &[(&name, 6)]).await;
     name
 }
 

@@ -53,6 +53,7 @@ async fn main() {
             joiner.finished.peak_rss_kib as f64 / peer.finished.peak_rss_kib.max(1) as f64
         );
     }
+    docket_bench::delete_created_topics(&settings).await;
 }
 
 /// The joiner binary draining `filled` into fresh topics.

@@ -1,7 +1,8 @@
 //! Throughput of the S3 sink against the local stack: ~1 KB realistic enriched decisions in a
 //! fresh four-partition topic, the stock Kafka consumer performance tool on it, then the
 //! `docket-sink-s3` binary into a fresh bucket until every offset is committed; prints
-//! records/s, MB/s, the ratio, peak RSS and how well the objects compressed.
+//! records/s, MB/s, the ratio, peak RSS and how well the objects compressed; then deletes
+//! the bucket and the topics.
 //!
 //! `dev/stack up && eval "$(dev/stack env)" && cargo bench -p docket-sink-s3 --bench throughput`
 //! (`DOCKET_BENCH_RECORDS` sets the count, default 1,000,000).
@@ -19,6 +20,7 @@ async fn main() {
         run(&bench, "baseline sink-s3", &baseline).await;
     }
     run(&bench, "sink-s3", env!("CARGO_BIN_EXE_docket-sink-s3")).await;
+    docket_bench::delete_created_topics(&bench.settings).await;
 }
 
 /// Runs the sink binary `exe` into a fresh bucket and prints its report and what it wrote.
@@ -41,6 +43,40 @@ async fn run(bench: &SinkBench, name: &str, exe: &str) {
         written / 1e6 / report.finished.elapsed.as_secs_f64(),
         bench.filled.bytes as f64 / written.max(1.0)
     );
+    delete_bucket(&s3, &bucket).await;
+}
+
+/// Deletes `bucket` and its objects (a run writes a few hundred megabytes).
+async fn delete_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .expect("list");
+        for object in page.contents() {
+            if let Some(key) = object.key() {
+                s3.delete_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .expect("delete object");
+            }
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    s3.delete_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("delete bucket");
 }
 
 /// A client built from the sink's own configuration (the stack's `DOCKET_S3_*` variables).
