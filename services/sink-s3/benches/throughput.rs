@@ -46,39 +46,6 @@ async fn run(bench: &SinkBench, name: &str, exe: &str) {
     delete_bucket(&s3, &bucket).await;
 }
 
-/// Deletes `bucket` and its objects (a run writes a few hundred megabytes).
-async fn delete_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
-    let mut token = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .expect("list");
-        for object in page.contents() {
-            if let Some(key) = object.key() {
-                s3.delete_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .expect("delete object");
-            }
-        }
-        token = page.next_continuation_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
-    s3.delete_bucket()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("delete bucket");
-}
-
 /// A client built from the sink's own configuration (the stack's `DOCKET_S3_*` variables).
 async fn bucket_client(bucket: &str) -> aws_sdk_s3::Client {
     let mut vars: BTreeMap<String, String> = std::env::vars().collect();
@@ -89,7 +56,29 @@ async fn bucket_client(bucket: &str) -> aws_sdk_s3::Client {
 }
 
 async fn bucket_bytes(s3: &aws_sdk_s3::Client, bucket: &str) -> i64 {
-    let mut total = 0;
+    objects(s3, bucket).await.iter().map(|(_, size)| size).sum()
+}
+
+/// Deletes `bucket` and its objects (a run writes a few hundred megabytes).
+async fn delete_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    for (key, _) in objects(s3, bucket).await {
+        s3.delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("delete object");
+    }
+    s3.delete_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("delete bucket");
+}
+
+/// Every object of `bucket`: its key and size.
+async fn objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, i64)> {
+    let mut objects = Vec::new();
     let mut token = None;
     loop {
         let page = s3
@@ -99,10 +88,14 @@ async fn bucket_bytes(s3: &aws_sdk_s3::Client, bucket: &str) -> i64 {
             .send()
             .await
             .expect("list");
-        total += page.contents().iter().filter_map(|o| o.size()).sum::<i64>();
+        objects.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| Some((o.key()?.to_owned(), o.size().unwrap_or(0)))),
+        );
         token = page.next_continuation_token().map(str::to_owned);
         if token.is_none() {
-            return total;
+            return objects;
         }
     }
 }
