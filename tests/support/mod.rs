@@ -157,9 +157,14 @@ pub async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
         .sum()
 }
 
-/// The body of `GET http://{addr}{path}` (any status).
+/// The body of `GET http://{addr}{path}` (any status); an error after 10 s without an answer,
+/// so that a polled service that stopped answering fails its test at the poll's deadline
+/// instead of hanging it.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> reqwest::Result<String> {
-    reqwest::get(format!("http://{addr}{path}"))
+    reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .timeout(Duration::from_secs(10))
+        .send()
         .await?
         .text()
         .await

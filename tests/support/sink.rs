@@ -545,15 +545,7 @@ impl SinkRun {
 
     /// The sum of metric `name`'s series on `/metrics` (0 when unreachable).
     pub async fn metric(&self, name: &str) -> f64 {
-        let url = format!("http://{}/metrics", self.http);
-        let Ok(response) = reqwest::get(url).await else {
-            return 0.0;
-        };
-        let text = response.text().await.unwrap_or_default();
-        text.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        crate::support::metric(self.http, name).await
     }
 }
 
