@@ -338,13 +338,22 @@ fn subscribe(
 
 /// The transactional producer's settings, each unless a `DOCKET_KAFKA_PROP_*` variable sets
 /// it: lz4 batches (the enriched records are compressed by the producer's broker thread while
-/// the commit waits; zstd was the largest single cost in a profile of the drain), and
-/// delivery reports for failed records only (the commit already fails if any record failed;
+/// the commit waits; zstd was the largest single cost in a profile of the drain), a 60 s
+/// transaction timeout ([`TRANSACTION_TIMEOUT_MS`]), and delivery reports for failed records
+/// only (the commit already fails if any record failed;
 /// without a report per record the drain peaked 5–17 MiB lower at the same CPU per record).
 fn producer_settings(kafka: &KafkaSettings) -> KafkaSettings {
     let settings = with_default(kafka.clone(), "compression.type", "lz4");
-    with_default(settings, "delivery.report.only.error", "true")
+    let settings = with_default(settings, "delivery.report.only.error", "true");
+    with_default(settings, "transaction.timeout.ms", TRANSACTION_TIMEOUT_MS)
 }
+
+/// Kafka's own default instead of the 30 s of Docket's other transactional producer: a
+/// record's delivery may take no longer than its transaction, and the local broker was seen to
+/// stall for 27–31 s (a slow disk), which failed rounds that were already sent. A restarted
+/// joiner fences its predecessor at once; only a joiner that dies and is not restarted holds
+/// `read_committed` readers this long.
+const TRANSACTION_TIMEOUT_MS: &str = "60000";
 
 /// `settings` with `key` set to `value` unless a `DOCKET_KAFKA_PROP_*` variable set it.
 fn with_default(mut settings: KafkaSettings, key: &str, value: &str) -> KafkaSettings {
