@@ -56,17 +56,6 @@ pub struct RoundOutput {
 }
 
 impl RoundOutput {
-    /// An output with room for `records` records of `bytes` bytes each (keys and values), so
-    /// that a round of them never grows its buffer by copying it.
-    pub fn with_capacity(records: usize, bytes: usize) -> Self {
-        Self {
-            records: Vec::with_capacity(records),
-            bytes: Vec::with_capacity(records.saturating_mul(bytes)),
-            offsets: BTreeMap::new(),
-            sent: 0,
-        }
-    }
-
     /// Notes that `msg` is fully handled by this round.
     pub fn consumed(&mut self, msg: &impl Message) {
         self.consume_to(msg.topic(), msg.partition(), msg.offset() + 1);
@@ -194,7 +183,7 @@ mod tests {
     #[test]
     fn records_keep_their_own_key_value_and_headers_in_the_shared_buffer() {
         let (enriched, dlq): (Arc<str>, Arc<str>) = ("enriched".into(), "dlq".into());
-        let mut out = RoundOutput::with_capacity(2, 4);
+        let mut out = RoundOutput::default();
         out.push(&enriched, Some(b"k1"), b"first", Vec::new());
         let refused = out.push_with(&enriched, Some(b"lost"), Vec::new(), |bytes| {
             bytes.extend_from_slice(b"half-written");

@@ -26,9 +26,6 @@ use crate::metrics::Metrics;
 use crate::output::{Record, RoundOutput};
 
 const IDLE_TICK: Duration = Duration::from_millis(100);
-/// Bytes of a typical enriched decision and its key, to reserve a round's buffer by: a round
-/// of larger records grows it once and keeps it.
-const RECORD_BYTES: usize = 512;
 
 /// The joiner's transactional producer.
 pub type TxnProducer = ThreadedProducer<DefaultProducerContext>;
@@ -118,7 +115,7 @@ impl Joiner {
             },
         )?;
         Ok(Self {
-            spare: RoundOutput::with_capacity(config.batch_max, RECORD_BYTES),
+            spare: RoundOutput::default(),
             handler: Handler::new(config.clone(), &registry, view, metrics.clone(), shutdown),
             gate: consumer.context().gate(),
             consumer: Arc::new(consumer),
