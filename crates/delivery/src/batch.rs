@@ -78,11 +78,11 @@ impl Batch {
         }
     }
 
-    /// An empty batch whose buffer is reserved for `limits` (at most [`RESERVE_MAX`]): it
-    /// never grows by copying, and the allocator maps the pages only as they are written.
+    /// An empty batch whose buffer has room for `limits` (at most [`RESERVE_MAX`]), a kept one
+    /// when one is large enough ([`crate::buffers`]): it never grows by copying.
     pub fn for_limits(topic: &str, partition: i32, stream: Stream, limits: &BatchLimits) -> Self {
         let mut batch = Self::new(topic, partition, stream);
-        batch.data.reserve_exact(limits.max_bytes.min(RESERVE_MAX));
+        batch.data = crate::buffers::take(limits.max_bytes.min(RESERVE_MAX));
         batch
     }
 
@@ -198,6 +198,13 @@ impl Batch {
             }
         }
         removed
+    }
+}
+
+impl Drop for Batch {
+    /// Its buffer is kept for a later batch (see [`crate::buffers`]).
+    fn drop(&mut self) {
+        crate::buffers::give(std::mem::take(&mut self.data));
     }
 }
 

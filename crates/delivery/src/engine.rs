@@ -252,6 +252,7 @@ impl<S: Sink> State<S> {
                 break;
             }
         }
+        crate::buffers::give(chunk.encoded);
         Ok(())
     }
 

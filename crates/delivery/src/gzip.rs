@@ -5,6 +5,8 @@
 use libdeflater::{CompressionLvl, Compressor};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
+use crate::buffers;
+
 /// The gzip of `data` at libdeflate's `level` (0 to 12; any other falls back to its default).
 /// On a multi-threaded runtime the worker hands its other tasks off while it compresses
 /// (`block_in_place`; a `spawn_blocking` would need an owned copy of the data).
@@ -23,12 +25,13 @@ fn compress(data: &[u8], level: u32) -> Vec<u8> {
         .and_then(|l| CompressionLvl::new(l).ok())
         .unwrap_or_default();
     let mut compressor = Compressor::new(level);
-    let mut body = vec![0; compressor.gzip_compress_bound(data.len())];
+    let bound = compressor.gzip_compress_bound(data.len());
+    let mut scratch = buffers::take_zeroed(bound);
     let len = compressor
-        .gzip_compress(data, &mut body)
+        .gzip_compress(data, &mut scratch)
         .expect("the bound is room enough");
-    body.truncate(len);
-    body.shrink_to_fit();
+    let body = scratch[..len].to_vec();
+    buffers::give(scratch);
     body
 }
 

@@ -7,6 +7,7 @@
 //! calls [`run`].
 
 mod batch;
+pub mod buffers;
 mod config;
 mod context;
 mod deliver;

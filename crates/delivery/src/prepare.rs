@@ -131,7 +131,7 @@ impl<S: Sink> Pipeline<S> {
 fn prepare<S: Sink>(decoders: &Decoders, sink: &S, raws: Vec<Raw>) -> Chunk {
     let raw_bytes: usize = raws.iter().map(|r| r.payload.len()).sum();
     // Encodings run about twice the Avro's size (JSON names every field).
-    let mut encoded = Vec::with_capacity(raw_bytes * 2);
+    let mut encoded = crate::buffers::take(raw_bytes * 2);
     let records = raws
         .into_iter()
         .map(|mut raw| {

@@ -25,7 +25,7 @@ impl BodyWriter {
     /// be written (the buffer is sized for it).
     pub fn new(gzip: bool, expected: usize) -> Self {
         Self {
-            out: Vec::with_capacity(expected),
+            out: docket_delivery::buffers::take(expected),
             gzip,
             since_yield: 0,
         }
@@ -48,7 +48,12 @@ impl BodyWriter {
 
     /// The finished body, compressed when gzip.
     pub fn finish(self) -> Vec<u8> {
-        if self.gzip { gzip(&self.out) } else { self.out }
+        if !self.gzip {
+            return self.out;
+        }
+        let body = gzip(&self.out);
+        docket_delivery::buffers::give(self.out);
+        body
     }
 }
 

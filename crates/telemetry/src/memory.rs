@@ -1,6 +1,7 @@
 //! The one setting of the C library's allocator Docket changes. librdkafka allocates through
 //! it in every service, and so does Rust code in the services that keep the system allocator
-//! (the joiner and the four sinks; only the gateway uses mimalloc).
+//! (the four sinks; the gateway and the joiner use mimalloc). The sinks also keep their
+//! largest buffers for reuse (`docket_delivery::buffers`) rather than map them anew.
 //!
 //! glibc gives a block of 128 KiB or more a mapping of its own, returned to the system when
 //! the block is freed; but each time such a block is freed it raises that threshold to the
