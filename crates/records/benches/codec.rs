@@ -58,6 +58,13 @@ fn codec(c: &mut Criterion) {
             })
         })
     });
+    group.bench_function("keys_x1000", |b| {
+        b.iter(|| {
+            for bytes in &batch {
+                std::hint::black_box(decoder.keys_cached(bytes).unwrap().unwrap());
+            }
+        })
+    });
     group.finish();
 }
 

@@ -24,8 +24,10 @@ use schema_registry_converter::schema_registry_common::{
     RawError, SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
 
+use crate::decision::Decision;
 use crate::enriched::{EnrichedDecision, JoinStatus, PolicyChange};
 use crate::error::CodecError;
+use crate::keys::{DecisionKeys, decision_keys};
 use crate::schema::{Record, RecordSchema};
 use crate::wire::{WIRE_HEADER_LEN, frame, split_frame};
 
@@ -276,15 +278,61 @@ impl Encoder<EnrichedDecision> {
         if !std::ptr::eq(self.schema, EnrichedDecision::schema()) {
             return self.encode_into(id, enriched, out);
         }
+        self.encode_tail_into(
+            id,
+            decision_body,
+            &enriched.policy_change,
+            enriched.join_status,
+            out,
+        )
+    }
+
+    /// Whether this encoder writes the enriched schema that embeds the decision schema, so
+    /// [`Self::encode_tail_into`] can make its records.
+    pub fn embeds_decision_body(&self) -> bool {
+        std::ptr::eq(self.schema, EnrichedDecision::schema())
+    }
+
+    /// Appends the framed enriched record made of `decision_body` (as in
+    /// [`Self::encode_around_into`]) and the fields after it, without the decoded decision;
+    /// `out` is left as it was if encoding fails. Only for an encoder that
+    /// [`Self::embeds_decision_body`].
+    pub fn encode_tail_into(
+        &self,
+        id: u32,
+        decision_body: &[u8],
+        policy_change: &Option<PolicyChange>,
+        join_status: JoinStatus,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        debug_assert!(self.embeds_decision_body());
         let start = out.len();
         frame(id, out);
         out.extend_from_slice(decision_body);
         let tail = EnrichedTail {
-            policy_change: &enriched.policy_change,
-            join_status: enriched.join_status,
+            policy_change,
+            join_status,
         };
         let written = ENRICHED_TAIL_WRITER.write_ser(out, &tail);
         self.written(written, start, out)
+    }
+}
+
+impl Decoder<Decision> {
+    /// What a join needs of a framed decision ([`DecisionKeys`]) and its Avro body, read
+    /// without decoding the rest, when it was written with this decoder's own schema (as
+    /// decoded before); `None` otherwise (the caller then decodes it whole).
+    pub fn keys_cached<'a>(
+        &self,
+        bytes: &'a [u8],
+    ) -> Option<Result<(DecisionKeys<'a>, &'a [u8]), CodecError>> {
+        let body = self.own_schema_body(bytes)?;
+        let (id, _) = split_frame(bytes).ok()?;
+        Some(
+            decision_keys(body)
+                .map(|keys| (keys, body))
+                .map_err(|reason| CodecError::Malformed { id, reason }),
+        )
     }
 }
 
@@ -378,7 +426,7 @@ impl<T: Record> Decoder<T> {
     }
 }
 
-fn reader_for(schema: &'static Schema) -> GenericDatumReader<'static> {
+pub(crate) fn reader_for(schema: &'static Schema) -> GenericDatumReader<'static> {
     GenericDatumReader::builder(schema)
         .build()
         .expect("a parsed record schema resolves")

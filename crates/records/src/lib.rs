@@ -13,6 +13,7 @@ mod decision;
 mod enriched;
 mod error;
 mod id;
+mod keys;
 pub mod samples;
 mod schema;
 mod state;
@@ -27,6 +28,7 @@ pub use decision::{
 pub use enriched::{EnrichedDecision, JoinStatus, PolicyChange};
 pub use error::{CodecError, SchemaError};
 pub use id::event_id;
+pub use keys::{DecisionKeys, decision_keys};
 pub use schema::{Record, RecordSchema};
 pub use state::GatewayState;
 pub use time::Micros;

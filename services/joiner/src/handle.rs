@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use docket_kafka::TopicPartition;
 use docket_records::{
-    CodecError, Decision, Decoder, Encoder, EnrichedDecision, JoinStatus, Micros, Registry,
+    CodecError, Decision, DecisionKeys, Decoder, Encoder, EnrichedDecision, JoinStatus, Micros,
+    Registry,
 };
 use docket_telemetry::{Backoff, Shutdown, wait_out};
 use prometheus::IntCounter;
@@ -20,7 +21,7 @@ use crate::error::JoinerError;
 use crate::metrics::Metrics;
 use crate::output::{DEADLINE_HEADER, RoundOutput};
 use crate::pending::{GraceBuffer, Held, Pending};
-use crate::rule::{Evaluation, enrich, evaluate};
+use crate::rule::{Evaluation, enrich, evaluate, evaluate_keys, outcome};
 
 /// Waits for an unreachable registry: the first ceiling, and the largest.
 const RETRY_INITIAL: std::time::Duration = std::time::Duration::from_millis(200);
@@ -84,6 +85,16 @@ impl Handler {
         msg: &impl Message,
         out: &mut RoundOutput,
     ) -> Result<(), JoinerError> {
+        if msg.topic() != self.config.topics.pending
+            && let Some(read) = self.keys(msg.payload())
+        {
+            match read {
+                Ok((keys, body)) => self.join_body_or_defer(msg, keys, body, out).await?,
+                Err(e) => self.dead_letter(msg, e.to_string(), out),
+            }
+            out.consumed(msg);
+            return Ok(());
+        }
         let decoded = match msg.payload() {
             None => Err("record has no value".to_owned()),
             Some(bytes) => self.decode(bytes).await?.map_err(|e| e.to_string()),
@@ -114,6 +125,52 @@ impl Handler {
         )
         .await
         .map_err(|_| JoinerError::Interrupted)
+    }
+
+    /// A decision's keys and body, read without decoding the rest when both its schema and
+    /// the enriched record's allow it (see [`Decoder::keys_cached`]).
+    fn keys<'a>(
+        &self,
+        payload: Option<&'a [u8]>,
+    ) -> Option<Result<(DecisionKeys<'a>, &'a [u8]), CodecError>> {
+        if !self.enriched.embeds_decision_body() {
+            return None;
+        }
+        self.decisions.keys_cached(payload?)
+    }
+
+    /// [`Self::join_or_defer`] for a decision read as its keys and Avro body: the enriched
+    /// record copies the body.
+    async fn join_body_or_defer(
+        &self,
+        msg: &impl Message,
+        keys: DecisionKeys<'_>,
+        body: &[u8],
+        out: &mut RoundOutput,
+    ) -> Result<(), JoinerError> {
+        let joined = {
+            let table = self.view.table.read().expect("table lock");
+            match evaluate_keys(&table, keys.policy, keys.time, self.config.horizon) {
+                Evaluation::VersionUnseen => None,
+                evaluation => Some(outcome(keys.time, &evaluation)),
+            }
+        };
+        let Some((change, status)) = joined else {
+            self.defer(msg, out);
+            return Ok(());
+        };
+        let id = self.enriched.schema_id().await?;
+        out.push_with(
+            &self.out.enriched,
+            Some(keys.correlation_id.as_bytes()),
+            Vec::new(),
+            |bytes| {
+                self.enriched
+                    .encode_tail_into(id, body, &change, status, bytes)
+            },
+        )?;
+        self.count_joined(status);
+        Ok(())
     }
 
     async fn join_or_defer(
@@ -171,9 +228,13 @@ impl Handler {
                 None => self.enriched.encode_into(id, &enriched, bytes),
             },
         )?;
-        let status = STATUSES.iter().position(|s| *s == enriched.join_status);
-        self.joined[status.expect("every status is listed")].inc();
+        self.count_joined(enriched.join_status);
         Ok(())
+    }
+
+    fn count_joined(&self, status: JoinStatus) {
+        let index = STATUSES.iter().position(|s| *s == status);
+        self.joined[index.expect("every status is listed")].inc();
     }
 
     fn dead_letter(&self, msg: &impl Message, reason: String, out: &mut RoundOutput) {

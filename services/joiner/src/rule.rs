@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use docket_records::{Decision, EnrichedDecision, JoinStatus};
+use docket_records::{Decision, EnrichedDecision, JoinStatus, Micros, PolicyChange};
 
 use crate::table::{Edit, PolicyTable};
 
@@ -27,30 +27,34 @@ pub fn evaluate<'a>(
     decision: &Decision,
     horizon: Duration,
 ) -> Evaluation<'a> {
-    let Some(policy) = &decision.policy else {
+    let policy = decision.policy.as_ref().map(|p| (p.id.as_str(), p.version));
+    evaluate_keys(table, policy, decision.time, horizon)
+}
+
+/// [`evaluate`] for a decision at time `t` driven by `policy` (id and version), read from its
+/// body without decoding the rest ([`docket_records::decision_keys`]).
+pub fn evaluate_keys<'a>(
+    table: &'a PolicyTable,
+    policy: Option<(&str, i64)>,
+    t: Micros,
+    horizon: Duration,
+) -> Evaluation<'a> {
+    let Some((id, version)) = policy else {
         return Evaluation::NoPolicy;
     };
-    let edits = table.edits(&policy.id);
+    let edits = table.edits(id);
     if edits.is_empty() {
         return Evaluation::NoRecentEdit;
     }
-    let t = decision.time;
     let within = |e: &Edit| t.0.saturating_sub(e.time.0) <= horizon_micros(horizon);
-    if let Some(producer) = edits
-        .iter()
-        .rev()
-        .find(|e| e.version == Some(policy.version))
-    {
+    if let Some(producer) = edits.iter().rev().find(|e| e.version == Some(version)) {
         return if within(producer) {
             Evaluation::Joined(producer)
         } else {
             Evaluation::NoRecentEdit
         };
     }
-    if table
-        .max_version(&policy.id)
-        .is_none_or(|max| policy.version > max)
-    {
+    if table.max_version(id).is_none_or(|max| version > max) {
         return Evaluation::VersionUnseen;
     }
     match edits.iter().rev().find(|e| e.time <= t) {
@@ -66,16 +70,22 @@ fn horizon_micros(horizon: Duration) -> i64 {
 /// The enriched record for a final evaluation; `VersionUnseen` becomes `LATE` (the caller
 /// decides when waiting is over).
 pub fn enrich(decision: Decision, evaluation: &Evaluation<'_>) -> EnrichedDecision {
-    let (policy_change, join_status) = match evaluation {
-        Evaluation::Joined(edit) => (Some(edit.change_for(decision.time)), JoinStatus::Joined),
-        Evaluation::NoRecentEdit => (None, JoinStatus::NoRecentEdit),
-        Evaluation::NoPolicy => (None, JoinStatus::NoPolicy),
-        Evaluation::VersionUnseen => (None, JoinStatus::Late),
-    };
+    let (policy_change, join_status) = outcome(decision.time, evaluation);
     EnrichedDecision {
         decision,
         policy_change,
         join_status,
+    }
+}
+
+/// What an enriched record adds to a decision at time `t`: the edit joined, if any, and how
+/// the join ended.
+pub fn outcome(t: Micros, evaluation: &Evaluation<'_>) -> (Option<PolicyChange>, JoinStatus) {
+    match evaluation {
+        Evaluation::Joined(edit) => (Some(edit.change_for(t)), JoinStatus::Joined),
+        Evaluation::NoRecentEdit => (None, JoinStatus::NoRecentEdit),
+        Evaluation::NoPolicy => (None, JoinStatus::NoPolicy),
+        Evaluation::VersionUnseen => (None, JoinStatus::Late),
     }
 }
 

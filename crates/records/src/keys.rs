@@ -1,0 +1,282 @@
+//! What a join needs of a decision (its correlation id, time and driving policy), read from an
+//! Avro body written with the decision schema (`schemas/decision.avsc`) without building the
+//! decision: every other field is checked as the full decoding checks it (lengths, UTF-8,
+//! enum and union indexes, integer ranges, nothing left over) and skipped. The joiner copies
+//! such a body into the enriched record as it is, so it never needs the decision's other
+//! fields; decoding them was about a tenth of its CPU per record.
+
+use crate::time::Micros;
+
+/// The fields of a decision a join reads, borrowed from its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecisionKeys<'a> {
+    /// `correlation_id`: the enriched record's key.
+    pub correlation_id: &'a str,
+    /// `time`.
+    pub time: Micros,
+    /// `policy.id` and `policy.version`, when a policy drove the verdict.
+    pub policy: Option<(&'a str, i64)>,
+}
+
+/// Symbols of the decision schema's enums.
+const STAGES: i64 = 2;
+const VERDICTS: i64 = 4;
+const POLICY_KINDS: i64 = 3;
+
+/// Reads the keys of a decision body, checking the whole body; the error says what is wrong
+/// and where.
+pub fn decision_keys(body: &[u8]) -> Result<DecisionKeys<'_>, String> {
+    let mut r = Reader { body, at: 0 };
+    r.string("event_id")?;
+    let correlation_id = r.string("correlation_id")?;
+    let time = Micros(r.long("time")?);
+    r.string("gateway_instance")?;
+    r.enumeration("stage", STAGES)?;
+    r.enumeration("verdict", VERDICTS)?;
+    let policy = match r.union("policy")? {
+        false => None,
+        true => {
+            let id = r.string("policy.id")?;
+            r.string("policy.name")?;
+            r.enumeration("policy.kind", POLICY_KINDS)?;
+            Some((id, r.long("policy.version")?))
+        }
+    };
+    r.long("policy_set_version")?;
+    r.array("actions", |r| r.action())?;
+    r.string("caller.api_key_id")?;
+    for field in ["caller.user", "caller.team", "caller.source_ip"] {
+        r.optional_string(field)?;
+    }
+    r.string("model.requested")?;
+    r.optional_string("model.routed")?;
+    r.optional_string("model.provider")?;
+    if r.at != body.len() {
+        return Err(format!("{} bytes left after the record", body.len() - r.at));
+    }
+    Ok(DecisionKeys {
+        correlation_id,
+        time,
+        policy,
+    })
+}
+
+struct Reader<'a> {
+    body: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn action(&mut self) -> Result<(), String> {
+        self.string("actions[].policy_id")?;
+        self.long("actions[].policy_version")?;
+        self.enumeration("actions[].verdict", VERDICTS)?;
+        for field in ["actions[].rule_id", "actions[].target", "actions[].reason"] {
+            self.optional_string(field)?;
+        }
+        let count = self.long("actions[].redacted_count")?;
+        if i32::try_from(count).is_err() {
+            return Err(format!("actions[].redacted_count {count} is not an int"));
+        }
+        self.array("actions[].entity_types", |r| {
+            r.string("actions[].entity_types[]").map(drop)
+        })
+    }
+
+    /// A zigzag varint of at most ten bytes.
+    fn long(&mut self, field: &str) -> Result<i64, String> {
+        let mut value: u64 = 0;
+        for i in 0..10 {
+            let Some(&byte) = self.body.get(self.at) else {
+                return Err(format!("{field}: the body ends inside a number"));
+            };
+            self.at += 1;
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(((value >> 1) as i64) ^ -((value & 1) as i64));
+            }
+        }
+        Err(format!("{field}: a number longer than ten bytes"))
+    }
+
+    fn length(&mut self, field: &str) -> Result<usize, String> {
+        let len = self.long(field)?;
+        let left = self.body.len() - self.at;
+        match usize::try_from(len) {
+            Ok(len) if len <= left => Ok(len),
+            _ => Err(format!("{field}: length {len} with {left} bytes left")),
+        }
+    }
+
+    fn string(&mut self, field: &str) -> Result<&'a str, String> {
+        let len = self.length(field)?;
+        let bytes = &self.body[self.at..self.at + len];
+        self.at += len;
+        std::str::from_utf8(bytes).map_err(|e| format!("{field}: not UTF-8: {e}"))
+    }
+
+    fn enumeration(&mut self, field: &str, symbols: i64) -> Result<(), String> {
+        let index = self.long(field)?;
+        if !(0..symbols).contains(&index) {
+            return Err(format!("{field}: no symbol at index {index}"));
+        }
+        Ok(())
+    }
+
+    /// A `["null", T]` union's branch: whether it is `T`.
+    fn union(&mut self, field: &str) -> Result<bool, String> {
+        match self.long(field)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            index => Err(format!("{field}: no union branch at index {index}")),
+        }
+    }
+
+    fn optional_string(&mut self, field: &str) -> Result<(), String> {
+        if self.union(field)? {
+            self.string(field)?;
+        }
+        Ok(())
+    }
+
+    /// An array: blocks of a count and that many items (a negative count is followed by the
+    /// block's size in bytes), ended by an empty block.
+    fn array(
+        &mut self,
+        field: &str,
+        mut item: impl FnMut(&mut Self) -> Result<(), String>,
+    ) -> Result<(), String> {
+        loop {
+            let count = self.long(field)?;
+            if count == 0 {
+                return Ok(());
+            }
+            if count < 0 {
+                self.long(field)?;
+            }
+            for _ in 0..count.unsigned_abs() {
+                if self.at >= self.body.len() {
+                    return Err(format!("{field}: the body ends inside the array"));
+                }
+                item(self)?;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::decision::Decision;
+    use crate::samples;
+    use crate::schema::Record;
+
+    fn body(decision: &Decision) -> Vec<u8> {
+        let writer =
+            apache_avro::writer::datum::GenericDatumWriter::builder(Decision::schema().parsed())
+                .build()
+                .unwrap();
+        let mut out = Vec::new();
+        writer.write_ser(&mut out, decision).unwrap();
+        out
+    }
+
+    /// What the full decoding makes of `body`.
+    fn full(body: &[u8]) -> Option<Decision> {
+        let reader = crate::codec::reader_for(Decision::schema().parsed());
+        let mut cursor = std::io::Cursor::new(body);
+        let decision = reader.read_deser::<Decision>(&mut cursor).ok()?;
+        (cursor.position() as usize == body.len()).then_some(decision)
+    }
+
+    /// A decision with no policy, no action and every optional field empty.
+    fn minimal() -> Decision {
+        let mut d = samples::decision();
+        d.policy = None;
+        d.actions.clear();
+        (d.caller.user, d.caller.team, d.caller.source_ip) = (None, None, None);
+        (d.model.routed, d.model.provider) = (None, None);
+        d
+    }
+
+    fn keys_of(d: &Decision) -> DecisionKeys<'_> {
+        DecisionKeys {
+            correlation_id: &d.correlation_id,
+            time: d.time,
+            policy: d.policy.as_ref().map(|p| (p.id.as_str(), p.version)),
+        }
+    }
+
+    #[test]
+    fn reads_the_keys_of_every_sample() {
+        for d in [samples::decision(), minimal()] {
+            let b = body(&d);
+            assert_eq!(decision_keys(&b), Ok(keys_of(&d)));
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_left_over_or_cut_short() {
+        let mut b = body(&samples::decision());
+        for cut in 0..b.len() {
+            assert!(decision_keys(&b[..cut]).is_err(), "cut at {cut}");
+        }
+        b.push(0);
+        assert_eq!(
+            decision_keys(&b).unwrap_err(),
+            "1 bytes left after the record"
+        );
+    }
+
+    /// Every byte of both samples set in turn to small numbers (enum and union indexes,
+    /// lengths) and to values that change a varint's length: the same answer as the full
+    /// decoding each time.
+    #[test]
+    fn agrees_with_the_full_decoding_on_every_single_byte_change() {
+        let values = (0..=20).chain([0x3f, 0x40, 0x7f, 0x80, 0xc0, 0xff]);
+        for d in [samples::decision(), minimal()] {
+            let b = body(&d);
+            for at in 0..b.len() {
+                for v in values.clone() {
+                    let mut changed = b.clone();
+                    changed[at] = v;
+                    let expected = full(&changed);
+                    let got = decision_keys(&changed);
+                    assert_eq!(
+                        got.clone().ok(),
+                        expected.as_ref().map(keys_of),
+                        "byte {at} = {v}: {got:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+        /// Any change of bytes: accepted exactly when the full decoding accepts it, with the
+        /// same keys.
+        #[test]
+        fn agrees_with_the_full_decoding(
+            minimal in any::<bool>(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            cut in proptest::option::of(any::<prop::sample::Index>()),
+        ) {
+            let d = if minimal { self::minimal() } else { samples::decision() };
+            let mut b = body(&d);
+            for (at, byte) in edits {
+                let i = at.index(b.len());
+                b[i] = byte;
+            }
+            if let Some(cut) = cut {
+                b.truncate(cut.index(b.len() + 1));
+            }
+            let expected = full(&b);
+            let got = decision_keys(&b);
+            prop_assert_eq!(got.clone().ok(), expected.as_ref().map(keys_of), "{:?}", got);
+        }
+    }
+}
