@@ -374,12 +374,17 @@ async fn poison_records_are_dead_lettered_and_the_stream_continues() {
     let before = decision(None, Micros::now().0);
     let after = decision(None, Micros::now().0);
     let encoder = registry.encoder::<Decision>(&p.decisions);
+    // Framed with the decisions' own schema id, its body cut short: read after `before`,
+    // once that id is known, so by the key-only reader rather than the full decoding.
+    let mut cut = encoder.encode(&after).await.unwrap();
+    cut.truncate(cut.len() - 3);
     let records = vec![
         (
             before.correlation_id.clone(),
             encoder.encode(&before).await.unwrap(),
         ),
         ("poison".to_owned(), b"{\"not\":\"avro\"}".to_vec()),
+        ("cut".to_owned(), cut.clone()),
         (
             after.correlation_id.clone(),
             encoder.encode(&after).await.unwrap(),
@@ -395,19 +400,23 @@ async fn poison_records_are_dead_lettered_and_the_stream_continues() {
     let by_event = decode_all(&registry, Reader::new(&p.enriched).until(2).await).await;
     assert!(by_event.contains_key(&before.event_id) && by_event.contains_key(&after.event_id));
     let mut dlq = Reader::new(&p.dlq);
-    let dead = &dlq.until(1).await[0];
-    assert_eq!(payload(dead), b"{\"not\":\"avro\"}");
-    let header_value = |name: &str| {
-        let headers = dead.headers().expect("dead letter has headers");
+    let dead = dlq.until(2).await;
+    let header_value = |index: usize, name: &str| {
+        let headers = dead[index].headers().expect("dead letter has headers");
         let h = headers
             .iter()
             .find(|h| h.key == name)
             .unwrap_or_else(|| panic!("no {name} header"));
         String::from_utf8(h.value.unwrap().to_vec()).unwrap()
     };
-    assert_eq!(header_value(header::SOURCE_TOPIC), p.decisions);
-    assert_eq!(header_value(header::SOURCE_OFFSET), "1");
-    assert!(header_value(header::DLQ_REASON).contains("magic byte"));
+    assert_eq!(payload(&dead[0]), b"{\"not\":\"avro\"}");
+    assert_eq!(header_value(0, header::SOURCE_TOPIC), p.decisions);
+    assert_eq!(header_value(0, header::SOURCE_OFFSET), "1");
+    assert!(header_value(0, header::DLQ_REASON).contains("magic byte"));
+    assert_eq!(payload(&dead[1]), cut);
+    assert_eq!(header_value(1, header::SOURCE_OFFSET), "2");
+    let reason = header_value(1, header::DLQ_REASON);
+    assert!(reason.contains("does not decode"), "{reason}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
