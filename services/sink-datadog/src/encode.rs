@@ -69,7 +69,7 @@ pub fn entry(
         service: &settings.service,
         hostname,
         status: Level::of(&record.record).status(),
-        ddtags: tags(&record.record, &settings.tags).join(","),
+        ddtags: ddtags(&record.record, &settings.tags),
         message: message(&record.record),
         timestamp: record.time.as_millis(),
         trace_id: trace_id.filter(|t| !t.is_empty()),
@@ -108,16 +108,39 @@ fn datadog_trace_id(correlation_id: &str) -> Option<String> {
         .map(|low| low.to_string())
 }
 
-/// `ddtags`: what a Datadog user filters on, then the configured tags.
-pub fn tags(record: &Body, extra: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut tag = |key: &str, value: &str| out.push(normalize_tag(&format!("{key}:{value}")));
-    match record {
-        Body::Decision(d) => decision_tags(d, &mut tag),
-        Body::Audit(a) => audit_tags(a, &mut tag),
+/// `ddtags`: what a Datadog user filters on, then the configured tags, each as
+/// [`normalize_tag`] makes it, comma-separated; written straight into one string (this was a
+/// tenth of the sink's CPU as one string per tag, normalised character by character).
+pub fn ddtags(record: &Body, extra: &[String]) -> String {
+    let mut out = String::with_capacity(192);
+    {
+        let mut tag = |key: &str, value: &str| push_tag(&mut out, &[key, ":", value]);
+        match record {
+            Body::Decision(d) => decision_tags(d, &mut tag),
+            Body::Audit(a) => audit_tags(a, &mut tag),
+        }
     }
-    out.extend(extra.iter().map(|t| normalize_tag(t)));
+    for t in extra {
+        push_tag(&mut out, &[t]);
+    }
     out
+}
+
+/// Appends the tag made of `parts`, after a comma unless it is the first, as
+/// [`normalize_tag`] makes it; ASCII (the usual case) byte by byte, where lower-casing and
+/// the allowed characters are the same as for any text.
+fn push_tag(out: &mut String, parts: &[&str]) {
+    if !out.is_empty() {
+        out.push(',');
+    }
+    if !parts.iter().all(|p| p.is_ascii()) {
+        return out.push_str(&normalize_tag(&parts.concat()));
+    }
+    for b in parts.iter().flat_map(|p| p.bytes()).take(MAX_TAG_CHARS) {
+        let c = b.to_ascii_lowercase();
+        let allowed = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b':' | b'.' | b'/');
+        out.push(if allowed { char::from(c) } else { '_' });
+    }
 }
 
 fn decision_tags(d: &EnrichedDecision, tag: &mut impl FnMut(&str, &str)) {
@@ -289,6 +312,45 @@ mod tests {
         assert!(!message.chars().any(char::is_control), "{message:?}");
         assert!(e.get("dd.trace_id").is_none());
         assert_eq!(normalize_tag(&"é".repeat(500)).chars().count(), 200);
+    }
+
+    /// The tags as they were made before [`ddtags`]: one string per tag, each normalised by
+    /// [`normalize_tag`], then joined.
+    fn reference_tags(record: &Body, extra: &[String]) -> String {
+        let mut out = Vec::new();
+        let mut tag = |key: &str, value: &str| out.push(normalize_tag(&format!("{key}:{value}")));
+        match record {
+            Body::Decision(d) => decision_tags(d, &mut tag),
+            Body::Audit(a) => audit_tags(a, &mut tag),
+        }
+        out.extend(extra.iter().map(|t| normalize_tag(t)));
+        out.join(",")
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn tags_are_what_normalising_each_one_makes(
+            id in "(?s).{0,40}|[a-zA-Z0-9 ,:._/-]{150,260}",
+            model in "(?s).{0,20}",
+            action in "[A-Za-z .,]{0,30}|(?s).{0,10}",
+            extra in proptest::collection::vec("(?s).{0,12}|[A-Z:]{195,205}", 0..3),
+            audit in proptest::bool::ANY,
+        ) {
+            let record = if audit {
+                let mut a = samples::audit();
+                a.action = action;
+                Body::Audit(Box::new(a))
+            } else {
+                let mut r = samples::enriched();
+                r.decision.policy.as_mut().unwrap().id = id;
+                r.decision.model.requested = model;
+                r.policy_change.as_mut().unwrap().action = action;
+                Body::Decision(Box::new(r))
+            };
+            proptest::prop_assert_eq!(ddtags(&record, &extra), reference_tags(&record, &extra));
+        }
     }
 
     #[test]
