@@ -326,8 +326,10 @@ impl Decoder<Decision> {
         &self,
         bytes: &'a [u8],
     ) -> Option<Result<(DecisionKeys<'a>, &'a [u8]), CodecError>> {
-        let body = self.own_schema_body(bytes)?;
-        let (id, _) = split_frame(bytes).ok()?;
+        let (id, body) = split_frame(bytes).ok()?;
+        if !self.reads_directly(id) {
+            return None;
+        }
         Some(
             decision_keys(body)
                 .map(|keys| (keys, body))
@@ -394,8 +396,13 @@ impl<T: Record> Decoder<T> {
     /// (as decoded before): such bytes may be copied into a record that embeds `T`.
     pub fn own_schema_body<'a>(&self, bytes: &'a [u8]) -> Option<&'a [u8]> {
         let (id, body) = split_frame(bytes).ok()?;
+        self.reads_directly(id).then_some(body)
+    }
+
+    /// Whether data written with schema `id` is known to be in this decoder's own schema.
+    fn reads_directly(&self, id: u32) -> bool {
         let plans = self.plans.read().expect("plan cache lock");
-        matches!(plans.get(&id), Some(Plan::Direct)).then_some(body)
+        matches!(plans.get(&id), Some(Plan::Direct))
     }
 
     fn read_direct(&self, id: u32, body: &[u8]) -> Result<T, CodecError> {
