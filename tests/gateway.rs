@@ -201,7 +201,7 @@ async fn every_verdict_is_recorded_with_every_field() {
     );
 
     // The card as sent and as digits only, not its first four digits alone: those turn up in
-    // random hex ids (a trace id held "4111" in one run of the suite).
+    // random hex ids (one run of the suite logged an id holding "4111").
     for (_, m) in &records {
         let raw = String::from_utf8_lossy(payload(m)).into_owned();
         for secret in [EMAIL, "4111 1111", "41111111", CODENAME] {
