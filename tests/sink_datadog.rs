@@ -3,7 +3,8 @@
 //! throttling, unavailability, timeouts and dropped connections lose and duplicate nothing;
 //! a refused key stops the sink with nothing committed and the key never printed; the
 //! start-up check tells an unreachable intake from a transport mismatch; an oversized entry
-//! and an entry the intake refuses are dead-lettered and the rest delivered once. Faults come
+//! and an entry the intake refuses are dead-lettered and the rest delivered once; a rebalance
+//! commits what was delivered, so nothing is sent twice. Faults come
 //! from a fake intake written from Datadog's API reference (`support/datadog.rs`).
 
 #[path = "support/datadog.rs"]
@@ -208,6 +209,55 @@ async fn throttling_outages_timeouts_and_dropped_connections_lose_and_duplicate_
             "every field, exactly"
         );
     }
+}
+
+/// Commits wait up to `DOCKET_SINK_COMMIT_INTERVAL` to go together (an hour here, so only a
+/// revocation commits). A second member joining takes partitions away from the first: what
+/// the first had delivered is committed as its partitions are revoked, so no member sends it
+/// again. Without that commit the group stays uncommitted and the records are replayed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebalance_commits_what_was_delivered_so_nothing_is_sent_twice() {
+    let w = World::new("dd-rebalance").await;
+    let fake = FakeDatadog::start(KEY, None, vec![]).await;
+    let (ds, audit) = (decisions(12), audits(3));
+    w.produce(&ds, &audit).await;
+    let member = |name: &str| {
+        let mut v = vars(&w, &fake.server.url(), KEY);
+        v.insert("DOCKET_SINK_COMMIT_INTERVAL".into(), "1h".into());
+        v.insert("DOCKET_SINK_INSTANCE".into(), format!("{}-{name}", w.group));
+        SinkRun::spawn(BINARY, &v)
+    };
+    let mut first = member("a");
+    let expected = ids(&ds, &audit);
+    sink::wait_for(
+        &format!("every record at the intake; log:\n{}", first.log()),
+        RUN_DEADLINE,
+        || async { (fake.event_counts().len() == expected.len()).then_some(()) },
+    )
+    .await;
+    assert_eq!(w.committed(), vec![None; 3], "the commit interval holds");
+
+    let mut second = member("b");
+    w.wait_committed_to_end(&second).await;
+    let (more, more_audit) = (decisions(6), audits(2));
+    w.produce(&more, &more_audit).await;
+    let expected: BTreeSet<String> = expected
+        .into_iter()
+        .chain(ids(&more, &more_audit))
+        .collect();
+    sink::wait_for("the later records at the intake", RUN_DEADLINE, || async {
+        (fake.event_counts().len() == expected.len()).then_some(())
+    })
+    .await;
+    assert!(second.terminate().await.success(), "{}", second.log());
+    assert!(first.terminate().await.success(), "{}", first.log());
+    let counts = fake.event_counts();
+    assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    assert!(counts.values().all(|n| *n == 1), "duplicates: {counts:?}");
+    assert!(
+        w.committed_to_end(),
+        "the last member's shutdown commits the rest"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -105,6 +105,8 @@ pub struct EngineConfig {
     pub retry: RetryPolicy,
     /// How long shutdown waits for in-flight batches before abandoning them.
     pub shutdown_grace: Duration,
+    /// Longest an accepted offset waits to be committed with the others.
+    pub commit_interval: Duration,
     /// Address of `/metrics`, `/healthz` and `/readyz` (none: no endpoint).
     pub http_addr: Option<SocketAddr>,
     /// This process's stable name in the group (`group.instance.id`): a restart with the
@@ -150,6 +152,7 @@ impl EngineConfig {
             max_buffered_bytes: default_max_buffered_bytes(&limits),
             retry: RetryPolicy::default(),
             shutdown_grace: Duration::from_secs(20),
+            commit_interval: Duration::from_millis(100),
             http_addr: None,
             instance: docket_kafka::instance_name(None, &format!("docket-sink-{name}-0")),
         }
@@ -254,6 +257,12 @@ pub mod vars {
     )
     .default("20s")
     .old(OldName::millis("DOCKET_SINK_SHUTDOWN_GRACE_MS"));
+    /// Longest an accepted offset waits to be committed with the others.
+    pub const COMMIT_INTERVAL: Var = Var::new(
+        "DOCKET_SINK_COMMIT_INTERVAL",
+        "longest an accepted offset waits to be committed with the others' in one request",
+    )
+    .default("100ms");
     /// This process's stable name in the group.
     pub const INSTANCE: Var = Var::new(
         "DOCKET_SINK_INSTANCE",
@@ -283,6 +292,7 @@ pub const VARS: &[Var] = &[
     vars::RETRY_INITIAL,
     vars::RETRY_MAX,
     vars::SHUTDOWN_GRACE,
+    vars::COMMIT_INTERVAL,
     vars::INSTANCE,
     vars::HTTP_ADDR,
 ];
@@ -317,6 +327,8 @@ pub mod env {
     pub const RETRY_MAX: &str = vars::RETRY_MAX.name;
     /// How long shutdown waits for in-flight batches (`20s`).
     pub const SHUTDOWN_GRACE: &str = vars::SHUTDOWN_GRACE.name;
+    /// Longest an accepted offset waits to be committed (`100ms`).
+    pub const COMMIT_INTERVAL: &str = vars::COMMIT_INTERVAL.name;
     /// This process's stable name in the group (`group.instance.id`).
     pub const INSTANCE: &str = vars::INSTANCE.name;
     /// `host:port` of `/metrics`, `/healthz`, `/readyz`; `off` disables it.
@@ -372,6 +384,7 @@ impl EngineConfig {
             max: vars.duration(&vars::RETRY_MAX)?,
         };
         c.shutdown_grace = vars.duration(&vars::SHUTDOWN_GRACE)?;
+        c.commit_interval = vars.duration(&vars::COMMIT_INTERVAL)?;
         c.http_addr = http_addr(vars)?;
         if let Some(instance) = vars.optional(&vars::INSTANCE) {
             c.instance = instance;

@@ -1,12 +1,16 @@
-//! The consumer's context: reports revoked and assigned partitions to the engine loop and
-//! feeds consumer lag from librdkafka statistics into the metrics.
+//! The consumer's context: commits what revoked partitions had accepted, reports revoked and
+//! assigned partitions to the engine loop and feeds consumer lag from librdkafka statistics
+//! into the metrics.
+
+use std::sync::Arc;
 
 use docket_kafka::TopicPartition;
 use rdkafka::ClientContext;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::statistics::Statistics;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::commits::Pending;
 use crate::metrics::Metrics;
 
 /// A change of the partitions this consumer owns.
@@ -22,12 +26,21 @@ pub enum Ownership {
 pub struct EngineContext {
     events: UnboundedSender<Ownership>,
     metrics: Metrics,
+    pending: Arc<Pending>,
 }
 
 impl EngineContext {
-    /// A context reporting to `events` and `metrics`.
-    pub fn new(events: UnboundedSender<Ownership>, metrics: Metrics) -> Self {
-        Self { events, metrics }
+    /// A context reporting to `events` and `metrics`, committing from `pending` on revocation.
+    pub fn new(
+        events: UnboundedSender<Ownership>,
+        metrics: Metrics,
+        pending: Arc<Pending>,
+    ) -> Self {
+        Self {
+            events,
+            metrics,
+            pending,
+        }
     }
 }
 
@@ -43,11 +56,16 @@ impl ClientContext for EngineContext {
 }
 
 impl ConsumerContext for EngineContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let _ = self
-                .events
-                .send(Ownership::Revoked(TopicPartition::all_of(tpl)));
+            let revoked = TopicPartition::all_of(tpl);
+            // Still ours until this returns: what the destination accepted is committed now.
+            if let Some(accepted) = self.pending.take(&revoked)
+                && let Err(e) = consumer.commit(&accepted, CommitMode::Sync)
+            {
+                tracing::warn!(error = %e, "commit of revoked partitions failed");
+            }
+            let _ = self.events.send(Ownership::Revoked(revoked));
         }
     }
 

@@ -1,8 +1,9 @@
 //! The one consumer loop every sink runs: a single `select!` over finished sends, ownership
 //! changes, prepared records, the idle-flush timer, shutdown and new messages. Offsets are
 //! committed only up to the first record not yet accepted by the destination, per partition,
-//! in order. Decoding and encoding run off the loop in [`crate::prepare`], a partition's
-//! bookkeeping is in [`crate::partition`], sending in [`crate::deliver`].
+//! in order, all partitions together ([`crate::commits`]). Decoding and encoding run off the
+//! loop in [`crate::prepare`], a partition's bookkeeping is in [`crate::partition`], sending
+//! in [`crate::deliver`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::batch::Record;
+use crate::commits::Pending;
 use crate::config::EngineConfig;
 use crate::context::{EngineContext, Ownership};
 use crate::deliver::{Delivery, Done};
@@ -73,10 +75,11 @@ pub async fn run<S: Sink>(
         .map_err(EngineError::Registry)?;
     let producer = docket_kafka::producer(settings)?;
     let (events_tx, events) = mpsc::unbounded_channel();
+    let pending = Arc::new(Pending::default());
     let consumer = consumer(
         settings,
         &config,
-        EngineContext::new(events_tx, metrics.clone()),
+        EngineContext::new(events_tx, metrics.clone(), Arc::clone(&pending)),
     )?;
     consumer
         .subscribe(&config.topics())
@@ -99,6 +102,8 @@ pub async fn run<S: Sink>(
             done: done_tx,
         },
         partitions: HashMap::new(),
+        pending,
+        last_commit: Instant::now(),
         buffered: 0,
         generation: 0,
         last_message: Instant::now(),
@@ -136,6 +141,8 @@ struct State<S: Sink> {
     pipeline: Pipeline<S>,
     delivery: Delivery<S>,
     partitions: HashMap<TopicPartition, Partition<JoinHandle<()>>>,
+    pending: Arc<Pending>,
+    last_commit: Instant,
     buffered: usize,
     generation: u64,
     last_message: Instant,
@@ -167,6 +174,7 @@ impl<S: Sink> State<S> {
                 _ = tick.tick() => {
                     self.pipeline.flush();
                     self.flush_idle(has_room);
+                    self.commit_due(consumer);
                 }
                 msg = consumer.recv(), if can_read => {
                     while let Ok(e) = events.try_recv() {
@@ -306,7 +314,7 @@ impl<S: Sink> State<S> {
             p.handled(raw.source.offset);
         }
         self.pump(&tp);
-        self.commit(consumer, &tp, CommitMode::Async);
+        self.commit(consumer, &tp);
         Ok(true)
     }
 
@@ -447,7 +455,7 @@ impl<S: Sink> State<S> {
         let released = p.accepted(accepted.through);
         self.release(released);
         self.pump(tp);
-        self.commit(consumer, tp, CommitMode::Async);
+        self.commit(consumer, tp);
     }
 
     fn observe(&self, batch: &crate::batch::Batch) {
@@ -461,29 +469,29 @@ impl<S: Sink> State<S> {
         }
     }
 
-    /// Commits the partition up to its first unaccepted record, if that moved.
-    fn commit(
-        &mut self,
-        consumer: &StreamConsumer<EngineContext>,
-        tp: &TopicPartition,
-        mode: CommitMode,
-    ) {
-        let Some(p) = self.partitions.get_mut(tp) else {
-            return;
-        };
-        let Some(next) = p.to_commit() else {
-            return;
-        };
-        let mut tpl = TopicPartitionList::new();
-        if tpl
-            .add_partition_offset(&tp.topic, tp.partition, Offset::Offset(next))
-            .is_err()
+    /// Marks the partition for commit up to its first unaccepted record, if that moved, and
+    /// commits every marked partition when they are due.
+    fn commit(&mut self, consumer: &StreamConsumer<EngineContext>, tp: &TopicPartition) {
+        if let Some(p) = self.partitions.get_mut(tp)
+            && let Some(next) = p.to_commit()
         {
+            self.pending.set(tp, next);
+            p.committed(next);
+        }
+        self.commit_due(consumer);
+    }
+
+    /// Commits every marked partition in one request once the commit interval has passed
+    /// since the last time.
+    fn commit_due(&mut self, consumer: &StreamConsumer<EngineContext>) {
+        if self.last_commit.elapsed() < self.config.commit_interval {
             return;
         }
-        match consumer.commit(&tpl, mode) {
-            Ok(()) => p.committed(next),
-            Err(e) => tracing::warn!(error = %e, %tp, "commit failed"),
+        self.last_commit = Instant::now();
+        if let Some(tpl) = self.pending.take_all()
+            && let Err(e) = consumer.commit(&tpl, CommitMode::Async)
+        {
+            tracing::warn!(error = %e, "commit failed");
         }
     }
 
@@ -515,8 +523,10 @@ impl<S: Sink> State<S> {
         Ok(())
     }
 
-    /// Makes sure the last accepted offsets reached the group coordinator.
+    /// Makes sure the last accepted offsets reached the group coordinator (the pending ones
+    /// among them).
     fn final_commit(&self, consumer: &StreamConsumer<EngineContext>) {
+        let _ = self.pending.take_all();
         let mut tpl = TopicPartitionList::new();
         for (tp, p) in &self.partitions {
             let _ = tpl.add_partition_offset(

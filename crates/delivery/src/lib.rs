@@ -8,6 +8,7 @@
 
 mod batch;
 pub mod buffers;
+mod commits;
 mod config;
 mod context;
 mod deliver;
