@@ -1,5 +1,6 @@
-//! Fills a topic with realistic records as the gateway's producer writes them (zstd batches)
-//! and reports the size and gzip compression ratio of what was written.
+//! Fills a topic with realistic records as their producer writes them (the gateway's decisions
+//! and audit events in zstd batches, the joiner's enriched decisions in lz4 batches) and
+//! reports the size and gzip compression ratio of what was written.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -14,6 +15,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use crate::fake::{Faker, POLICIES};
+
+/// The gateway's batch compression (Docket's producer default).
+const GATEWAY_COMPRESSION: &str = "zstd";
+/// The joiner's batch compression for enriched decisions.
+const JOINER_COMPRESSION: &str = "lz4";
 
 /// Payload bytes fed to gzip to estimate the compression ratio.
 const GZIP_SAMPLE_BYTES: usize = 8 << 20;
@@ -41,7 +47,7 @@ pub async fn fill_decisions(settings: &KafkaSettings, topic: &str, n: usize) -> 
         let payload = encoder.encode_with_id(id, &d).expect("encode decision");
         (d.correlation_id, payload)
     };
-    produce(settings, topic, n, make).await
+    produce(settings, topic, n, GATEWAY_COMPRESSION, make).await
 }
 
 /// Fills `topic` with `n` realistic enriched decisions of about `target` payload bytes each.
@@ -62,7 +68,7 @@ pub async fn fill_enriched(
             .expect("encode enriched decision");
         (r.decision.correlation_id, payload)
     };
-    produce(settings, topic, n, make).await
+    produce(settings, topic, n, JOINER_COMPRESSION, make).await
 }
 
 /// Writes one edit of each policy the decisions name into `topic` (keyed by policy id).
@@ -77,7 +83,7 @@ pub async fn put_audit(settings: &KafkaSettings, topic: &str) {
         let payload = encoder.encode_with_id(id, &edit).expect("encode audit");
         (edit.resource.id, payload)
     };
-    produce(settings, topic, POLICIES, make).await;
+    produce(settings, topic, POLICIES, GATEWAY_COMPRESSION, make).await;
 }
 
 fn registry(settings: &KafkaSettings) -> Registry {
@@ -88,9 +94,10 @@ async fn produce(
     settings: &KafkaSettings,
     topic: &str,
     n: usize,
+    compression: &str,
     mut make: impl FnMut() -> (String, Vec<u8>),
 ) -> Filled {
-    let producer = fill_producer(settings);
+    let producer = fill_producer(settings, compression);
     let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
     let (mut bytes, mut sampled) = (0, 0);
     let t = Instant::now();
@@ -126,11 +133,11 @@ async fn produce(
     }
 }
 
-fn fill_producer(settings: &KafkaSettings) -> FutureProducer {
+fn fill_producer(settings: &KafkaSettings, compression: &str) -> FutureProducer {
     ClientConfig::new()
         .set("bootstrap.servers", &settings.bootstrap_servers)
         .set("enable.idempotence", "true")
-        .set("compression.type", "zstd")
+        .set("compression.type", compression)
         .set("linger.ms", "20")
         .set("batch.size", "1000000")
         .create()
