@@ -406,6 +406,9 @@ impl<T: Record> Decoder<T> {
     }
 
     fn read_direct(&self, id: u32, body: &[u8]) -> Result<T, CodecError> {
+        if let Some(read) = T::read_own(body) {
+            return read.map_err(|reason| CodecError::Malformed { id, reason });
+        }
         let mut cursor = Cursor::new(body);
         let record = self
             .same_schema

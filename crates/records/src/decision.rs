@@ -130,4 +130,8 @@ impl Record for Decision {
     fn schema() -> &'static RecordSchema {
         schema::decision()
     }
+
+    fn read_own(body: &[u8]) -> Option<Result<Self, String>> {
+        Some(crate::own::read_decision(body))
+    }
 }

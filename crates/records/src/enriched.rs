@@ -55,4 +55,8 @@ impl Record for EnrichedDecision {
     fn schema() -> &'static RecordSchema {
         schema::enriched_decision()
     }
+
+    fn read_own(body: &[u8]) -> Option<Result<Self, String>> {
+        Some(crate::own::read_enriched(body))
+    }
 }

@@ -14,6 +14,8 @@ mod enriched;
 mod error;
 mod id;
 mod keys;
+mod own;
+mod reader;
 pub mod samples;
 mod schema;
 mod state;
