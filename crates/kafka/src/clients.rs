@@ -104,6 +104,12 @@ const FETCH_QUEUE_BACKOFF_MS: &str = "10";
 /// Most bytes one fetch response may carry, so a response cannot overshoot the prefetch
 /// queue by librdkafka's 50 MiB default.
 const FETCH_MAX_BYTES: &str = "4194304";
+/// Longest the broker holds a fetch that found no data (librdkafka: 500 ms). A consumer has
+/// one fetch in flight per broker: right after an assignment, a fetch of the empty partitions
+/// (a joiner's pending topic, a sink's audit topic) held the first records of the busy ones
+/// back for its whole wait, half a second on every start and rebalance. A fetch that finds
+/// data returns at once whatever this is; an idle consumer asks ten times a second.
+const FETCH_WAIT_MAX_MS: &str = "100";
 
 /// A consumer in `options.group_id`: no auto-commit, no automatic offset store, starting from
 /// the earliest offset when the group has none. Must be created inside a Tokio runtime.
@@ -134,7 +140,8 @@ pub fn consumer_with_context<C: ConsumerContext + 'static>(
         .set("isolation.level", isolation)
         .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
         .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
-        .set("fetch.max.bytes", FETCH_MAX_BYTES);
+        .set("fetch.max.bytes", FETCH_MAX_BYTES)
+        .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
     with_overrides(config, settings)
         .create_with_context(context)
         .map_err(|source| ClientError {
