@@ -81,34 +81,11 @@ mod tests {
     use super::*;
     use crate::decision::Decision;
     use crate::samples;
-    use crate::schema::Record;
-
-    fn body(decision: &Decision) -> Vec<u8> {
-        let writer =
-            apache_avro::writer::datum::GenericDatumWriter::builder(Decision::schema().parsed())
-                .build()
-                .unwrap();
-        let mut out = Vec::new();
-        writer.write_ser(&mut out, decision).unwrap();
-        out
-    }
-
-    /// What the full decoding makes of `body`.
-    fn full(body: &[u8]) -> Option<Decision> {
-        let reader = crate::codec::reader_for(Decision::schema().parsed());
-        let mut cursor = std::io::Cursor::new(body);
-        let decision = reader.read_deser::<Decision>(&mut cursor).ok()?;
-        (cursor.position() as usize == body.len()).then_some(decision)
-    }
+    use crate::testing::{body, edited, generic, single_byte_changes};
 
     /// A decision with no policy, no action and every optional field empty.
     fn minimal() -> Decision {
-        let mut d = samples::decision();
-        d.policy = None;
-        d.actions.clear();
-        (d.caller.user, d.caller.team, d.caller.source_ip) = (None, None, None);
-        (d.model.routed, d.model.provider) = (None, None);
-        d
+        crate::testing::minimal().decision
     }
 
     fn keys_of(d: &Decision) -> DecisionKeys<'_> {
@@ -140,26 +117,18 @@ mod tests {
         );
     }
 
-    /// Every byte of both samples set in turn to small numbers (enum and union indexes,
-    /// lengths) and to values that change a varint's length: the same answer as the full
-    /// decoding each time.
+    /// Every single-byte change of both samples: the same answer as the full decoding.
     #[test]
     fn agrees_with_the_full_decoding_on_every_single_byte_change() {
-        let values = (0..=20).chain([0x3f, 0x40, 0x7f, 0x80, 0xc0, 0xff]);
         for d in [samples::decision(), minimal()] {
-            let b = body(&d);
-            for at in 0..b.len() {
-                for v in values.clone() {
-                    let mut changed = b.clone();
-                    changed[at] = v;
-                    let expected = full(&changed);
-                    let got = decision_keys(&changed);
-                    assert_eq!(
-                        got.clone().ok(),
-                        expected.as_ref().map(keys_of),
-                        "byte {at} = {v}: {got:?}"
-                    );
-                }
+            for (at, v, changed) in single_byte_changes(&body(&d)) {
+                let expected = generic::<Decision>(&changed);
+                let got = decision_keys(&changed);
+                assert_eq!(
+                    got.clone().ok(),
+                    expected.as_ref().map(keys_of),
+                    "byte {at} = {v}: {got:?}"
+                );
             }
         }
     }
@@ -176,15 +145,8 @@ mod tests {
             cut in proptest::option::of(any::<prop::sample::Index>()),
         ) {
             let d = if minimal { self::minimal() } else { samples::decision() };
-            let mut b = body(&d);
-            for (at, byte) in edits {
-                let i = at.index(b.len());
-                b[i] = byte;
-            }
-            if let Some(cut) = cut {
-                b.truncate(cut.index(b.len() + 1));
-            }
-            let expected = full(&b);
+            let b = edited(body(&d), edits, cut);
+            let expected = generic::<Decision>(&b);
             let got = decision_keys(&b);
             prop_assert_eq!(got.clone().ok(), expected.as_ref().map(keys_of), "{:?}", got);
         }

@@ -19,6 +19,8 @@ mod reader;
 pub mod samples;
 mod schema;
 mod state;
+#[cfg(test)]
+mod testing;
 mod time;
 mod wire;
 

@@ -129,38 +129,7 @@ mod tests {
 
     use super::*;
     use crate::samples;
-    use crate::schema::Record;
-
-    fn body<T: Record>(record: &T) -> Vec<u8> {
-        let writer = apache_avro::writer::datum::GenericDatumWriter::builder(T::schema().parsed())
-            .build()
-            .unwrap();
-        let mut out = Vec::new();
-        writer.write_ser(&mut out, record).unwrap();
-        out
-    }
-
-    /// What the generic decoding makes of `body`.
-    fn generic<T: Record>(body: &[u8]) -> Option<T> {
-        let reader = crate::codec::reader_for(T::schema().parsed());
-        let mut cursor = std::io::Cursor::new(body);
-        let record = reader.read_deser::<T>(&mut cursor).ok()?;
-        (cursor.position() as usize == body.len()).then_some(record)
-    }
-
-    /// An enriched decision with no policy, no action, no change and every optional field
-    /// empty.
-    fn minimal() -> EnrichedDecision {
-        let mut e = samples::enriched();
-        let d = &mut e.decision;
-        d.policy = None;
-        d.actions.clear();
-        (d.caller.user, d.caller.team, d.caller.source_ip) = (None, None, None);
-        (d.model.routed, d.model.provider) = (None, None);
-        e.policy_change = None;
-        e.join_status = JoinStatus::NoPolicy;
-        e
-    }
+    use crate::testing::{body, edited, generic, minimal, single_byte_changes};
 
     /// The sample with every enum at its last symbol, two actions (one with no entity types)
     /// and a change without a policy version.
@@ -231,35 +200,26 @@ mod tests {
         assert!(err.contains("is not an int"), "{err}");
     }
 
-    /// Every byte of each sample set in turn to small numbers (enum and union indexes,
-    /// lengths) and to values that change a varint's length: the same answer as the generic
-    /// decoding each time, for both record types.
+    /// Every single-byte change of each sample: the same answer as the generic decoding,
+    /// for both record types.
     #[test]
     fn agrees_with_the_generic_decoding_on_every_single_byte_change() {
-        let values = (0..=20).chain([0x3f, 0x40, 0x7f, 0x80, 0xc0, 0xff]);
         for e in samples() {
-            let (enriched, decision) = (body(&e), body(&e.decision));
-            for at in 0..enriched.len() {
-                for v in values.clone() {
-                    let mut changed = enriched.clone();
-                    changed[at] = v;
-                    let got = read_enriched(&changed);
-                    assert_eq!(
-                        got.clone().ok(),
-                        generic(&changed),
-                        "byte {at} = {v}: {got:?}"
-                    );
-                    if at < decision.len() {
-                        let mut changed = decision.clone();
-                        changed[at] = v;
-                        let got = read_decision(&changed);
-                        assert_eq!(
-                            got.clone().ok(),
-                            generic(&changed),
-                            "decision byte {at} = {v}"
-                        );
-                    }
-                }
+            for (at, v, changed) in single_byte_changes(&body(&e)) {
+                let got = read_enriched(&changed);
+                assert_eq!(
+                    got.clone().ok(),
+                    generic(&changed),
+                    "byte {at} = {v}: {got:?}"
+                );
+            }
+            for (at, v, changed) in single_byte_changes(&body(&e.decision)) {
+                let got = read_decision(&changed);
+                assert_eq!(
+                    got.clone().ok(),
+                    generic(&changed),
+                    "decision byte {at} = {v}"
+                );
             }
         }
     }
@@ -275,14 +235,7 @@ mod tests {
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
             cut in proptest::option::of(any::<prop::sample::Index>()),
         ) {
-            let mut b = body(&samples()[sample]);
-            for (at, byte) in edits {
-                let i = at.index(b.len());
-                b[i] = byte;
-            }
-            if let Some(cut) = cut {
-                b.truncate(cut.index(b.len() + 1));
-            }
+            let b = edited(body(&samples()[sample]), edits, cut);
             let got = read_enriched(&b);
             prop_assert_eq!(got.clone().ok(), generic::<EnrichedDecision>(&b), "{:?}", got);
         }
