@@ -13,8 +13,29 @@ use docket_telemetry::Shutdown;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (`mimalloc.h` of version 2, which `libmimalloc-sys`
+/// builds; the crate exposes no constant for it).
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    /// mimalloc's option setter (`mimalloc.h`), linked in with the allocator.
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// Freed memory goes back to the system at once instead of after mimalloc's 10 ms: the joiner
+/// frees a round's worth of records at a time, and with the delay its peak RSS ranged from 115
+/// to 136 MiB over one night's drains of a million decisions, without it from 105 to 116 MiB
+/// at the same CPU per record (docs/joiner.md).
+#[allow(unsafe_code)]
+fn purge_freed_memory_at_once() {
+    // SAFETY: sets one integer option, which mimalloc reads whenever it purges.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    purge_freed_memory_at_once();
     docket_telemetry::service_main(&docket_joiner::HELP, env!("CARGO_PKG_VERSION"), run).await
 }
 
