@@ -4,9 +4,8 @@
 //! `__consumer_offsets`: committing after every accepted batch (hundreds a second) queued the
 //! commits seconds behind the deliveries. The engine records each partition's next offset here
 //! and commits all of them in one request every `DOCKET_SINK_COMMIT_INTERVAL` (100 ms by
-//! default). When partitions are
-//! revoked, the consumer's context commits theirs at once, before they change owner, so a
-//! rebalance replays nothing the destination already accepted.
+//! default). When partitions are revoked, the consumer's context commits theirs at once,
+//! before they change owner, so a rebalance replays nothing the destination already accepted.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

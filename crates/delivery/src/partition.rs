@@ -151,18 +151,18 @@ impl<H> Partition<H> {
             .unwrap_or(self.next_offset)
     }
 
-    /// The offset to commit now, if it moved past the last commit.
+    /// The offset to commit now, if it moved past the last one handed over for commit.
     pub fn to_commit(&self) -> Option<i64> {
         let next = self.committable();
         (next > self.committed).then_some(next)
     }
 
-    /// `next` was committed.
+    /// `next` was handed over for commit (the engine commits all partitions together).
     pub fn committed(&mut self, next: i64) {
         self.committed = next;
     }
 
-    /// The last committed offset.
+    /// The last offset handed over for commit.
     pub fn last_committed(&self) -> i64 {
         self.committed
     }

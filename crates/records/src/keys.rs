@@ -34,15 +34,12 @@ pub fn decision_keys(body: &[u8]) -> Result<DecisionKeys<'_>, String> {
     r.string("gateway_instance")?;
     r.enumeration("stage", STAGES)?;
     r.enumeration("verdict", VERDICTS)?;
-    let policy = match r.union("policy")? {
-        false => None,
-        true => {
-            let id = r.string("policy.id")?;
-            r.string("policy.name")?;
-            r.enumeration("policy.kind", POLICY_KINDS)?;
-            Some((id, r.long("policy.version")?))
-        }
-    };
+    let policy = r.optional("policy", |r| {
+        let id = r.string("policy.id")?;
+        r.string("policy.name")?;
+        r.enumeration("policy.kind", POLICY_KINDS)?;
+        Ok((id, r.long("policy.version")?))
+    })?;
     r.long("policy_set_version")?;
     r.array("actions", skip_action)?;
     r.string("caller.api_key_id")?;

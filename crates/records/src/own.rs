@@ -45,10 +45,7 @@ pub(crate) fn read_enriched(body: &[u8]) -> Result<EnrichedDecision, String> {
     let mut r = Reader::new(body);
     let enriched = EnrichedDecision {
         decision: decision(&mut r)?,
-        policy_change: match r.union("policy_change")? {
-            true => Some(policy_change(&mut r)?),
-            false => None,
-        },
+        policy_change: r.optional("policy_change", policy_change)?,
         join_status: symbol(&mut r, "join_status", &JOIN_STATUSES)?,
     };
     r.end()?;
@@ -63,15 +60,14 @@ fn decision(r: &mut Reader<'_>) -> Result<Decision, String> {
         gateway_instance: r.string("gateway_instance")?.to_owned(),
         stage: symbol(r, "stage", &STAGES)?,
         verdict: symbol(r, "verdict", &VERDICTS)?,
-        policy: match r.union("policy")? {
-            true => Some(PolicyRef {
+        policy: r.optional("policy", |r| {
+            Ok(PolicyRef {
                 id: r.string("policy.id")?.to_owned(),
                 name: r.string("policy.name")?.to_owned(),
                 kind: symbol(r, "policy.kind", &POLICY_KINDS)?,
                 version: r.long("policy.version")?,
-            }),
-            false => None,
-        },
+            })
+        })?,
         policy_set_version: r.long("policy_set_version")?,
         actions: r.items("actions", action)?,
         caller: Caller {
@@ -110,7 +106,9 @@ fn policy_change(r: &mut Reader<'_>) -> Result<PolicyChange, String> {
         actor_id: r.string("policy_change.actor_id")?.to_owned(),
         actor_role: r.string("policy_change.actor_role")?.to_owned(),
         time: Micros(r.long("policy_change.time")?),
-        policy_version: r.optional_long("policy_change.policy_version")?,
+        policy_version: r.optional("policy_change.policy_version", |r| {
+            r.long("policy_change.policy_version")
+        })?,
         lag_ms: r.long("policy_change.lag_ms")?,
     })
 }

@@ -69,7 +69,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A `["null", T]` union's branch: whether it is `T`.
-    pub(crate) fn union(&mut self, field: &str) -> Result<bool, String> {
+    fn union(&mut self, field: &str) -> Result<bool, String> {
         match self.long(field)? {
             0 => Ok(false),
             1 => Ok(true),
@@ -77,18 +77,20 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(crate) fn optional_string(&mut self, field: &str) -> Result<Option<&'a str>, String> {
+    /// A `["null", T]` union's value, read by `read` when it is `T`.
+    pub(crate) fn optional<T>(
+        &mut self,
+        field: &str,
+        read: impl FnOnce(&mut Self) -> Result<T, String>,
+    ) -> Result<Option<T>, String> {
         match self.union(field)? {
-            true => self.string(field).map(Some),
+            true => read(self).map(Some),
             false => Ok(None),
         }
     }
 
-    pub(crate) fn optional_long(&mut self, field: &str) -> Result<Option<i64>, String> {
-        match self.union(field)? {
-            true => self.long(field).map(Some),
-            false => Ok(None),
-        }
+    pub(crate) fn optional_string(&mut self, field: &str) -> Result<Option<&'a str>, String> {
+        self.optional(field, |r| r.string(field))
     }
 
     /// An array: blocks of a count and that many items (a negative count is followed by the
