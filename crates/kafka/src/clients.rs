@@ -34,15 +34,9 @@ fn base_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.bootstrap_servers)
-        .set("client.id", &settings.client_id)
-        .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS);
+        .set("client.id", &settings.client_id);
     config
 }
-
-/// Longest wait between attempts to reconnect to a broker that went away (librdkafka: 10 s,
-/// the Java client: 1 s): after an outage, a client is back within about a second of the
-/// broker's return instead of up to ten (plus jitter).
-const RECONNECT_BACKOFF_MAX_MS: &str = "1000";
 
 /// Applies the explicit properties last, so they win over Docket's defaults.
 fn with_overrides(mut config: ClientConfig, settings: &KafkaSettings) -> ClientConfig {
