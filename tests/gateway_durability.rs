@@ -283,3 +283,36 @@ async fn sigkill_during_a_drain_loses_and_duplicates_nothing() {
     settings.bootstrap_servers = kafka.bootstrap();
     check_everything_arrived_once(&settings, &f, &answered).await;
 }
+
+/// Kafka writes what the gateway sends but its answers are lost on the way back, longer than
+/// the delivery timeout, so the deliveries fail. The gateway must find those records in Kafka
+/// rather than send them again.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_kafka_wrote_without_a_word_back_are_not_sent_again() {
+    let kafka = PrivateKafka::start_behind_proxy();
+    let decisions = kafka.topic("gw-decisions").await;
+    let audit = kafka.topic("gw-audit").await;
+    let mut f = Fixture::with_topics(json!([]), decisions, audit);
+    f.set_env("DOCKET_KAFKA_BOOTSTRAP", &kafka.bootstrap());
+    f.set_env("DOCKET_GATEWAY_DELIVERY_TIMEOUT_MS", "1500");
+    let gw = f.start().await;
+    let mut answered = traffic(&gw, 50, 0).await;
+    drained(&gw).await;
+
+    kafka.proxy().hold_answers(true);
+    let got = traffic(&gw, 200, 1).await;
+    answered.chats.extend(got.chats);
+    answered.edits.extend(got.edits);
+    eventually("deliveries to fail", || async {
+        gw.metric("docket_gateway_delivery_failures_total")
+            .await
+            .filter(|n| *n > 0.0)
+    })
+    .await;
+    kafka.proxy().hold_answers(false);
+
+    drained(&gw).await;
+    let mut settings = settings();
+    settings.bootstrap_servers = kafka.bootstrap();
+    check_everything_arrived_once(&settings, &f, &answered).await;
+}

@@ -522,18 +522,46 @@ pub struct PrivateKafka {
     home: PathBuf,
     port: u16,
     controller: u16,
+    /// When set, the broker tells its clients to connect through this proxy.
+    proxy: Option<faults::Proxy>,
 }
 
 impl PrivateKafka {
     /// Starts a fresh broker and waits until it is ready.
     pub fn start_new() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a fresh broker that every client reaches through a [`faults::Proxy`] (its
+    /// bootstrap address and the address it advertises are the proxy's).
+    pub fn start_behind_proxy() -> Self {
+        let port = free_port();
+        let proxy = faults::Proxy::start((std::net::Ipv4Addr::LOCALHOST, port).into());
+        Self::start_with(Some((port, proxy)))
+    }
+
+    fn start_with(behind: Option<(u16, faults::Proxy)>) -> Self {
+        let (port, proxy) = match behind {
+            Some((port, proxy)) => (port, Some(proxy)),
+            None => (free_port(), None),
+        };
         let kafka = Self {
             home: std::env::temp_dir().join(format!("docket-kafka-{}", short_id())),
-            port: free_port(),
+            port,
             controller: free_port(),
+            proxy,
         };
         kafka.start();
         kafka
+    }
+
+    /// The proxy in front of the broker, if it was started behind one.
+    pub fn proxy(&self) -> &faults::Proxy {
+        self.proxy.as_ref().expect("started behind a proxy")
+    }
+
+    fn advertised_port(&self) -> u16 {
+        self.proxy.as_ref().map_or(self.port, faults::Proxy::port)
     }
 
     fn stack(&self, command: &str) {
@@ -543,6 +571,10 @@ impl PrivateKafka {
             .env("DOCKET_STACK_HOME", &self.home)
             .env("DOCKET_KAFKA_PORT", self.port.to_string())
             .env("DOCKET_KAFKA_CONTROLLER_PORT", self.controller.to_string())
+            .env(
+                "DOCKET_KAFKA_ADVERTISED_PORT",
+                self.advertised_port().to_string(),
+            )
             .env("DOCKET_KAFKA_HEAP", "384m")
             .stdout(Stdio::null())
             .status()
@@ -562,7 +594,7 @@ impl PrivateKafka {
 
     /// Its bootstrap address.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.advertised_port())
     }
 
     fn settings(&self) -> docket_kafka::KafkaSettings {

@@ -8,6 +8,8 @@
 //! them leaves unused is not dead code.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::time::Duration;
 
 use docket_kafka::{ConsumerOptions, KafkaSettings};

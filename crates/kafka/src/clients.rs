@@ -7,7 +7,7 @@ use rdkafka::ClientConfig;
 use rdkafka::config::FromClientConfig;
 use rdkafka::consumer::{ConsumerContext, DefaultConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{FutureProducer, ProducerContext, ThreadedProducer};
 use thiserror::Error;
 
 use crate::settings::KafkaSettings;
@@ -61,6 +61,20 @@ fn producer_config(settings: &KafkaSettings) -> ClientConfig {
 pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, ClientError> {
     with_overrides(producer_config(settings), settings)
         .create()
+        .map_err(|source| ClientError {
+            role: "producer",
+            source,
+        })
+}
+
+/// Like [`producer`], reporting each delivery to `context` (whose `delivery` callback runs on
+/// the producer's polling thread) instead of through a future per record.
+pub fn producer_with_context<C: ProducerContext + 'static>(
+    settings: &KafkaSettings,
+    context: C,
+) -> Result<ThreadedProducer<C>, ClientError> {
+    with_overrides(producer_config(settings), settings)
+        .create_with_context(context)
         .map_err(|source| ClientError {
             role: "producer",
             source,

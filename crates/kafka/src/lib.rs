@@ -12,7 +12,7 @@ mod topics;
 
 pub use clients::{
     CLOSE_LIMIT, ClientError, ConsumerOptions, close, consumer, consumer_with_context, producer,
-    transactional_producer,
+    producer_with_context, transactional_producer,
 };
 pub use member::{consumer_lag, instance_name};
 pub use partition::TopicPartition;

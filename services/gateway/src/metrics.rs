@@ -1,6 +1,6 @@
 //! The gateway's Prometheus metrics.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 const NAMESPACE: &str = "docket_gateway";
 
@@ -19,6 +19,9 @@ pub struct Metrics {
     pub spooled: IntCounterVec,
     /// Records lost (spool full in fail-open mode, unreadable spool lines), by stream.
     pub dropped: IntCounterVec,
+    /// Deliveries Kafka did not acknowledge (the record stays in the log and is sent again
+    /// unless found in Kafka).
+    pub delivery_failures: IntCounter,
     /// Audit events by action and outcome.
     pub audits: IntCounterVec,
     /// Bytes of undelivered records in the spool.
@@ -44,6 +47,14 @@ impl Metrics {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help).namespace(NAMESPACE), labels)
+                .expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let total = |name: &str, help: &str| {
+            let c = IntCounter::with_opts(Opts::new(name, help).namespace(NAMESPACE))
                 .expect("valid metric");
             registry
                 .register(Box::new(c.clone()))
@@ -99,6 +110,10 @@ impl Metrics {
                 "records_dropped_total",
                 "Records lost (spool full in fail-open mode, unreadable spool lines).",
                 &["stream"],
+            ),
+            delivery_failures: total(
+                "delivery_failures_total",
+                "Deliveries Kafka did not acknowledge (each record stays in the log).",
             ),
             audits: counter(
                 "audit_events_total",

@@ -16,6 +16,7 @@ use docket_telemetry::{METRICS_CONTENT_TYPE, metrics_text};
 use crate::App;
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    app.publisher.refresh_gauges();
     let body = metrics_text(&app.metrics.registry);
     ([(CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response()
 }

@@ -11,6 +11,11 @@
 //!
 //! The cursor is saved at each tick; a restart resumes from the saved cursor (see [`replay`]
 //! for how records acknowledged after it are recognised and not sent twice).
+//!
+//! A record whose delivery failed may have been written all the same (the broker wrote it,
+//! then its answer was lost). Before the log is sent again after any failure, the driver
+//! reads the topics back from the oldest record still in the log, as at start-up, and skips
+//! what it finds there. While Kafka is away that read is what waits for it to return.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,12 +25,13 @@ use std::time::{Duration, Instant};
 use docket_kafka::KafkaSettings;
 use docket_records::{Audit, Decision, Encoder, Micros, Registry, RegistryConfig};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::BaseRecord;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::producer::{self, Producer, Report, Sent};
 use super::replay::{self, Delivered};
-use super::spool::{Pos, Spool};
+use super::spool::{Entry, Pos, Spool};
 use super::{EVENT_ID_HEADER, FsyncPolicy, Item, PublishError, Publisher};
 use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
@@ -39,16 +45,6 @@ const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Pause between attempts to register the schemas.
 const REGISTRY_RETRY: Duration = Duration::from_secs(1);
-/// librdkafka property bounding how long a record may wait for an acknowledgement.
-const MESSAGE_TIMEOUT: &str = "message.timeout.ms";
-/// librdkafka property: how long a batch waits for more records.
-const LINGER: &str = "linger.ms";
-/// The gateway's linger. Every record is in the log before its request is answered, so the
-/// wait is off the request path; with Docket's 5 ms, keyed decisions over six partitions made
-/// small batches, each with a fresh zstd context, and librdkafka's threads took 10.8 µs of CPU
-/// per request at 10,000 requests/s (4.0 µs with 50 ms). `DOCKET_KAFKA_PROP_LINGER_MS`
-/// overrides it.
-const GATEWAY_LINGER_MS: &str = "50";
 /// Records taken from the queue while draining and kept to send when direct sending resumes;
 /// beyond this they are left to the log alone.
 const HELD_MAX: usize = 10_000;
@@ -82,22 +78,33 @@ enum Mode {
     Draining,
 }
 
-/// One acknowledgement (or failure) of a direct send.
-struct Ack {
-    pos: Pos,
-    ok: bool,
-    stream: &'static str,
-    time: Micros,
+/// A drain round in flight: the reports of its records as they arrive.
+struct Round {
+    id: u64,
+    /// Records sent or settled at once.
+    expected: usize,
+    /// Reports so far; those settled at once (already delivered, unreadable, unencodable)
+    /// carry an empty stream, which is not counted as published.
+    reports: Vec<Report>,
+    /// Whether the round took the log to its end.
+    reached_end: bool,
 }
 
-/// Outcome of one drain round: for each entry, its end position and whether it was delivered.
-struct DrainResult {
-    results: Vec<(Pos, bool, &'static str, Micros)>,
+/// How one logged record was handled in a drain round.
+enum Logged {
+    /// Nothing to send (already delivered, unreadable, unencodable).
+    Settled,
+    /// Handed to the producer.
+    Sent,
+    /// The producer refused it (its queue is full).
+    Refused,
 }
 
 /// The driver's state; owned by its task.
 pub struct Driver {
-    producer: FutureProducer,
+    producer: Producer,
+    /// For reading the topics back.
+    settings: KafkaSettings,
     codec: Arc<Codec>,
     ids: Option<(u32, u32)>,
     topics: Topics,
@@ -107,8 +114,6 @@ pub struct Driver {
     delivery_timeout: Duration,
     fsync: FsyncPolicy,
     last_sync: Instant,
-    acks_tx: mpsc::UnboundedSender<Ack>,
-    drain_tx: mpsc::UnboundedSender<DrainResult>,
     mode: Mode,
     /// Direct sends not yet settled, in log order.
     inflight: VecDeque<(Pos, Settled)>,
@@ -117,13 +122,18 @@ pub struct Driver {
     /// Records taken from the queue while draining (they are in the log too).
     held: VecDeque<(Pos, Item)>,
     held_overflow: bool,
-    round: Option<bool>,
+    round: Option<Round>,
+    rounds: u64,
     probe: bool,
     backoff: Duration,
     next_drain: Instant,
     delivered_ahead: HashSet<Pos>,
-    /// Records of the previous run already in Kafka, once the replay scan has answered.
+    /// Records already in Kafka, once the last scan has answered.
     replayed: Option<Delivered>,
+    /// A record may be in Kafka although its delivery failed: look before sending again.
+    doubtful: bool,
+    /// A scan should start (from this time, in ms since the epoch).
+    scan_from: Option<i64>,
     dirty: bool,
 }
 
@@ -134,7 +144,7 @@ pub fn start(
     metrics: Metrics,
     close: oneshot::Receiver<()>,
 ) -> Result<(Publisher, JoinHandle<()>), PublishError> {
-    let producer = producer(&config.kafka, config.delivery_timeout)?;
+    let (producer, reports) = producer::producer(&config.kafka, config.delivery_timeout)?;
     let registry = Registry::new(&RegistryConfig::new(
         config.kafka.schema_registry_url.clone(),
     ))?;
@@ -160,8 +170,6 @@ pub fn start(
         .map(|oldest| replay::since_ms(oldest, spool.checkpoint_time(), config.delivery_timeout));
     let wal = Arc::new(Mutex::new(spool));
     let (tx, rx) = mpsc::unbounded_channel();
-    let (acks_tx, acks_rx) = mpsc::unbounded_channel();
-    let (drain_tx, drain_rx) = mpsc::unbounded_channel();
     let full = Arc::new(AtomicBool::new(false));
     let publisher = Publisher {
         wal: Arc::clone(&wal),
@@ -176,6 +184,7 @@ pub fn start(
     };
     let driver = Driver {
         producer,
+        settings: config.kafka.clone(),
         codec,
         ids: None,
         topics: topics.clone(),
@@ -185,8 +194,6 @@ pub fn start(
         delivery_timeout: config.delivery_timeout,
         fsync: config.spool.fsync,
         last_sync: Instant::now(),
-        acks_tx,
-        drain_tx,
         mode: if left_over {
             Mode::Draining
         } else {
@@ -197,11 +204,14 @@ pub fn start(
         held: VecDeque::new(),
         held_overflow: false,
         round: None,
+        rounds: 0,
         probe: false,
         backoff: BACKOFF_MIN,
         next_drain: Instant::now(),
         delivered_ahead: HashSet::new(),
         replayed: (!left_over).then(Delivered::default),
+        doubtful: false,
+        scan_from: None,
         dirty: false,
     };
     driver.update_gauges();
@@ -220,32 +230,15 @@ pub fn start(
         }
         _ => None,
     };
-    let task = tokio::spawn(driver.run(rx, acks_rx, drain_rx, close, scan));
+    let task = tokio::spawn(driver.run(rx, reports, close, scan));
     Ok((publisher, task))
-}
-
-fn producer(
-    settings: &KafkaSettings,
-    timeout: Duration,
-) -> Result<FutureProducer, docket_kafka::ClientError> {
-    let mut settings = settings.clone();
-    settings
-        .properties
-        .entry(MESSAGE_TIMEOUT.to_owned())
-        .or_insert_with(|| timeout.as_millis().to_string());
-    settings
-        .properties
-        .entry(LINGER.to_owned())
-        .or_insert_with(|| GATEWAY_LINGER_MS.to_owned());
-    docket_kafka::producer(&settings)
 }
 
 impl Driver {
     async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<(Pos, Item)>,
-        mut acks_rx: mpsc::UnboundedReceiver<Ack>,
-        mut drain_rx: mpsc::UnboundedReceiver<DrainResult>,
+        mut reports: mpsc::UnboundedReceiver<Report>,
         mut close: oneshot::Receiver<()>,
         scan: Option<JoinHandle<Delivered>>,
     ) {
@@ -257,8 +250,7 @@ impl Driver {
             tokio::select! {
                 biased;
                 _ = &mut close => break,
-                Some(ack) = acks_rx.recv() => self.settle(ack),
-                Some(done) = drain_rx.recv() => self.finish_drain(done),
+                Some(report) = reports.recv() => self.on_report(report),
                 ids = &mut ids_rx, if self.ids.is_none() => self.ids = ids.ok(),
                 found = async { scan.as_mut().expect("guarded").await }, if scan.is_some() => {
                     scan = None;
@@ -270,8 +262,53 @@ impl Driver {
                 },
                 _ = tick.tick() => self.on_tick(),
             }
+            if let Some(since) = self.scan_from.take() {
+                scan = Some(self.rescan(since));
+            }
         }
-        self.shut_down(acks_rx, drain_rx).await;
+        self.shut_down(reports).await;
+    }
+
+    /// Reads the topics back from `since` (ms since the epoch): the drain waits for it.
+    fn rescan(&self, since: i64) -> JoinHandle<Delivered> {
+        tracing::info!(
+            "deliveries failed; looking for their records in Kafka before sending them again"
+        );
+        replay::scan(
+            self.settings.clone(),
+            self.topics.clone(),
+            since,
+            self.delivery_timeout,
+        )
+    }
+
+    fn on_report(&mut self, report: Report) {
+        if report.sent.round.is_none() {
+            return self.settle(report);
+        }
+        if let Some(round) = self.collect(report) {
+            self.finish_drain(round);
+        }
+    }
+
+    /// Adds a report to its drain round; the round once every report is in.
+    fn collect(&mut self, report: Report) -> Option<Round> {
+        let round = self.round.as_mut()?;
+        if report.sent.round != Some(round.id) {
+            return None;
+        }
+        round.reports.push(report);
+        if round.reports.len() < round.expected {
+            return None;
+        }
+        self.round.take()
+    }
+
+    /// Counts a failed delivery: the record may be in Kafka all the same, so the drain looks
+    /// there before sending it again.
+    fn failed(&mut self) {
+        self.metrics.delivery_failures.inc();
+        self.doubtful = true;
     }
 
     fn log(&self) -> MutexGuard<'_, Spool> {
@@ -309,57 +346,51 @@ impl Driver {
             self.inflight.push_back((pos, Settled::Acked));
             return self.advance_prefix();
         };
+        if self.send(&item, &payload, None, pos) {
+            self.inflight.push_back((pos, Settled::Pending));
+        } else {
+            self.inflight.push_back((pos, Settled::Failed));
+            self.start_draining();
+        }
+    }
+
+    /// Hands one record to the producer; `false` when it refused (its queue is full).
+    fn send(&self, item: &Item, payload: &[u8], round: Option<u64>, pos: Pos) -> bool {
+        let sent = Sent {
+            pos,
+            stream: item.stream(),
+            time: item.time(),
+            round,
+        };
         let headers = OwnedHeaders::new().insert(Header {
             key: EVENT_ID_HEADER,
             value: Some(item.event_id()),
         });
-        let record = FutureRecord::to(self.topic(&item))
+        let record = BaseRecord::with_opaque_to(self.topic(item), Box::new(sent))
             .key(item.key())
-            .payload(&payload)
+            .payload(payload)
             .headers(headers);
-        match self.producer.send_result(record) {
-            Ok(delivery) => {
-                self.inflight.push_back((pos, Settled::Pending));
-                self.watch(pos, &item, delivery);
-            }
-            Err(_) => {
-                self.inflight.push_back((pos, Settled::Failed));
-                self.start_draining();
-            }
-        }
+        self.producer.send(record).is_ok()
     }
 
-    /// Awaits one direct delivery off the driver task and reports it.
-    fn watch(&self, pos: Pos, item: &Item, delivery: DeliveryFuture) {
-        let acks = self.acks_tx.clone();
-        let (stream, time) = (item.stream(), item.time());
-        tokio::spawn(async move {
-            let ok = matches!(delivery.await, Ok(Ok(_)));
-            let _ = acks.send(Ack {
-                pos,
-                ok,
-                stream,
-                time,
-            });
-        });
-    }
-
-    fn settle(&mut self, ack: Ack) {
-        if let Ok(i) = self.inflight.binary_search_by_key(&ack.pos, |(p, _)| *p) {
-            self.inflight[i].1 = if ack.ok {
-                Settled::Acked
-            } else {
-                Settled::Failed
-            };
+    /// A direct send's report.
+    fn settle(&mut self, report: Report) {
+        let Sent {
+            pos, stream, time, ..
+        } = report.sent;
+        let ok = report.delivered;
+        if let Ok(i) = self.inflight.binary_search_by_key(&pos, |(p, _)| *p) {
+            self.inflight[i].1 = if ok { Settled::Acked } else { Settled::Failed };
         }
-        if !ack.ok {
+        if !ok {
+            self.failed();
             self.start_draining();
         }
         self.advance_prefix();
         // Counted after the cursor and gauges moved, so a reader of the metrics who sees the
         // record published also sees it gone from the log.
-        if ack.ok {
-            delivered(&self.metrics, ack.stream, ack.time);
+        if ok {
+            delivered(&self.metrics, stream, time);
         }
     }
 
@@ -396,7 +427,8 @@ impl Driver {
         self.update_gauges();
     }
 
-    /// Starts a drain round when draining, nothing direct is pending and no backoff runs.
+    /// Starts a drain round when draining, nothing direct is pending and no backoff runs;
+    /// first a scan of the topics if a failed record may be in Kafka.
     fn maybe_drain(&mut self) {
         let pending = self.inflight.iter().any(|(_, s)| *s == Settled::Pending);
         if self.mode != Mode::Draining
@@ -412,6 +444,9 @@ impl Driver {
             if s == Settled::Acked {
                 self.delivered_ahead.insert(pos);
             }
+        }
+        if self.doubtful {
+            return self.look_in_kafka();
         }
         let limit = if self.probe { 1 } else { DRAIN_BATCH };
         let (entries, end) = {
@@ -431,51 +466,72 @@ impl Driver {
         };
         self.held.clear();
         self.held_overflow = false;
-        let mut pending: Vec<(Pos, &'static str, Micros, Option<DeliveryFuture>)> = Vec::new();
-        let mut complete = true;
+        self.rounds += 1;
+        let mut round = Round {
+            id: self.rounds,
+            expected: 0,
+            reports: Vec::new(),
+            reached_end: false,
+        };
+        let mut last = None;
         for entry in &entries {
-            match self.send_logged(entry.end, &entry.line) {
-                Some(p) => pending.push(p),
-                None => {
-                    complete = false;
-                    break;
-                }
+            match self.send_logged(entry, round.id) {
+                Logged::Refused => break,
+                Logged::Sent => {}
+                Logged::Settled => round.reports.push(Report {
+                    sent: Sent {
+                        pos: entry.end,
+                        stream: "",
+                        time: Micros(0),
+                        round: Some(round.id),
+                    },
+                    delivered: true,
+                }),
             }
+            round.expected += 1;
+            last = Some(entry.end);
         }
-        let Some(&(last, ..)) = pending.last() else {
+        let Some(last) = last else {
             return self.back_off();
         };
         self.sent_to = self.sent_to.max(last);
-        self.round = Some(complete && last == end);
-        let done = self.drain_tx.clone();
-        tokio::spawn(async move {
-            let mut results = Vec::with_capacity(pending.len());
-            for (pos, stream, time, delivery) in pending {
-                let ok = match delivery {
-                    None => true,
-                    Some(d) => matches!(d.await, Ok(Ok(_))),
-                };
-                results.push((pos, ok, stream, time));
-            }
-            let _ = done.send(DrainResult { results });
-        });
+        round.reached_end = round.expected == entries.len() && last == end;
+        if round.reports.len() == round.expected {
+            self.finish_drain(round);
+        } else {
+            self.round = Some(round);
+        }
     }
 
-    /// Sends one logged record, or settles it at once (already delivered, unreadable,
-    /// unencodable); `None` when the producer refused it.
-    fn send_logged(
-        &mut self,
-        end: Pos,
-        line: &[u8],
-    ) -> Option<(Pos, &'static str, Micros, Option<DeliveryFuture>)> {
-        let settled = Some((end, "", Micros(0), None));
-        if self.delivered_ahead.contains(&end) {
-            return settled;
+    /// Holds the drain until the topics were read back from the oldest record in the log.
+    fn look_in_kafka(&mut self) {
+        self.doubtful = false;
+        let oldest = match self.log().read(1) {
+            Ok(entries) => entries.first().and_then(|e| replay::time_of(&e.line)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the log");
+                None
+            }
+        };
+        match oldest {
+            Some(oldest) => {
+                self.replayed = None;
+                self.scan_from = Some(replay::since_ms(oldest, None, self.delivery_timeout));
+            }
+            None => self.maybe_drain(),
         }
-        let Ok(item) = serde_json::from_slice::<Item>(line) else {
-            tracing::error!(position = ?end, "unreadable log line skipped");
+    }
+
+    /// Sends one logged record as part of drain round `round`, or settles it at once
+    /// (already delivered, unreadable, unencodable).
+    fn send_logged(&mut self, entry: &Entry, round: u64) -> Logged {
+        if self.delivered_ahead.contains(&entry.end) {
+            return Logged::Settled;
+        }
+        let Ok(item) = serde_json::from_slice::<Item>(&entry.line) else {
+            tracing::error!(position = ?entry.end, "unreadable log line skipped");
             self.metrics.dropped.with_label_values(&["unknown"]).inc();
-            return settled;
+            return Logged::Settled;
         };
         if self
             .replayed
@@ -486,25 +542,22 @@ impl Driver {
                 event_id = item.event_id(),
                 "already in Kafka: not sent again"
             );
-            return settled;
+            return Logged::Settled;
         }
-        let payload = self.encode(&item)?;
-        let headers = OwnedHeaders::new().insert(Header {
-            key: EVENT_ID_HEADER,
-            value: Some(item.event_id()),
-        });
-        let record = FutureRecord::to(self.topic(&item))
-            .key(item.key())
-            .payload(&payload)
-            .headers(headers);
-        let delivery = self.producer.send_result(record).ok()?;
-        Some((end, item.stream(), item.time(), Some(delivery)))
+        let Some(payload) = self.encode(&item) else {
+            return Logged::Settled;
+        };
+        if self.send(&item, &payload, Some(round), entry.end) {
+            Logged::Sent
+        } else {
+            Logged::Refused
+        }
     }
 
     /// After a drain round: settles it, then backs off, continues or resumes direct sending.
-    fn finish_drain(&mut self, done: DrainResult) {
-        let reached_end = self.round.take().unwrap_or(false);
-        if self.settle_round(done) {
+    fn finish_drain(&mut self, round: Round) {
+        let reached_end = round.reached_end;
+        if self.settle_round(round.reports) {
             self.back_off();
         } else {
             self.probe = false;
@@ -521,12 +574,21 @@ impl Driver {
 
     /// Moves the cursor over the delivered prefix and remembers deliveries past a failure so
     /// they are not sent twice; whether something failed.
-    fn settle_round(&mut self, done: DrainResult) -> bool {
+    fn settle_round(&mut self, mut reports: Vec<Report>) -> bool {
+        reports.sort_unstable_by_key(|r| r.sent.pos);
         let mut prefix: Option<Pos> = None;
         let mut count = 0;
         let mut failed = false;
         let mut published = Vec::new();
-        for (pos, ok, stream, time) in done.results {
+        for Report {
+            sent,
+            delivered: ok,
+        } in reports
+        {
+            let (pos, stream, time) = (sent.pos, sent.stream, sent.time);
+            if !ok {
+                self.failed();
+            }
             if ok && !stream.is_empty() && !self.delivered_ahead.contains(&pos) {
                 published.push((stream, time));
             }
@@ -647,11 +709,7 @@ impl Driver {
 
     /// Waits (bounded by the delivery timeout) for sends in flight, moves and saves the
     /// cursor and syncs the log: whatever is not acknowledged is replayed by the next start.
-    async fn shut_down(
-        mut self,
-        mut acks_rx: mpsc::UnboundedReceiver<Ack>,
-        mut drain_rx: mpsc::UnboundedReceiver<DrainResult>,
-    ) {
+    async fn shut_down(mut self, mut reports: mpsc::UnboundedReceiver<Report>) {
         let deadline = tokio::time::Instant::now() + self.delivery_timeout;
         loop {
             let pending = self.inflight.iter().any(|(_, s)| *s == Settled::Pending);
@@ -659,11 +717,12 @@ impl Driver {
                 break;
             }
             tokio::select! {
-                Some(ack) = acks_rx.recv() => self.settle(ack),
-                Some(done) = drain_rx.recv() => {
-                    self.round = None;
-                    self.settle_round(done);
-                }
+                Some(report) = reports.recv() => match report.sent.round {
+                    None => self.settle(report),
+                    Some(_) => if let Some(round) = self.collect(report) {
+                        self.settle_round(round.reports);
+                    },
+                },
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }

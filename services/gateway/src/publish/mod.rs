@@ -6,6 +6,7 @@
 //! skipping what Kafka already has ([`replay`]). See [`driver`].
 
 mod driver;
+mod producer;
 pub mod replay;
 pub mod spool;
 
@@ -164,6 +165,17 @@ impl Publisher {
             }
             (e, _) => tracing::error!(stream, error = %e, "cannot write the log: record dropped"),
         }
+    }
+
+    /// Sets the log's gauges from the log itself, so that a scrape counts every record
+    /// appended so far (the driver updates them only as it moves the cursor and at its ticks).
+    pub fn refresh_gauges(&self) {
+        let (bytes, records) = {
+            let wal = self.wal.lock().unwrap_or_else(PoisonError::into_inner);
+            (wal.bytes(), wal.records())
+        };
+        self.metrics.spool_bytes.set(bytes as i64);
+        self.metrics.spool_records.set(records as i64);
     }
 
     /// Whether new work may be accepted: always in fail-open mode; in fail-closed mode only
