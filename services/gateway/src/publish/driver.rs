@@ -226,6 +226,7 @@ pub fn start(
                 topics,
                 since,
                 config.delivery_timeout,
+                replay::Why::Restart,
             ))
         }
         _ => None,
@@ -279,6 +280,7 @@ impl Driver {
             self.topics.clone(),
             since,
             self.delivery_timeout,
+            replay::Why::Failure,
         )
     }
 
@@ -464,6 +466,11 @@ impl Driver {
                 }
             }
         };
+        self.send_round(&entries, end);
+    }
+
+    /// Sends `entries` as one drain round (`end`: the log's end when they were read).
+    fn send_round(&mut self, entries: &[Entry], end: Pos) {
         self.held.clear();
         self.held_overflow = false;
         self.rounds += 1;
@@ -474,7 +481,7 @@ impl Driver {
             reached_end: false,
         };
         let mut last = None;
-        for entry in &entries {
+        for entry in entries {
             match self.send_logged(entry, round.id) {
                 Logged::Refused => break,
                 Logged::Sent => {}

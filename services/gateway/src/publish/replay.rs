@@ -8,7 +8,9 @@
 //! skips logged records whose `event_id` it found.
 //!
 //! When the scan cannot finish (Kafka unreachable for [`SCAN_PATIENCE`]) the replay goes
-//! ahead without it: at least once, and readers dedupe by `event_id`.
+//! ahead without it: at least once, and readers dedupe by `event_id`. The driver also scans
+//! after a failed delivery, before sending the log again ([`Why::Failure`]); that scan keeps
+//! trying for as long as Kafka cannot be read.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -30,6 +32,8 @@ use super::{EVENT_ID_HEADER, Item};
 pub const SCAN_PATIENCE: Duration = Duration::from_secs(60);
 /// Pause between scan attempts.
 const RETRY: Duration = Duration::from_secs(1);
+/// Least time between two warnings of a scan that keeps failing.
+const WARN_EVERY: Duration = Duration::from_secs(60);
 /// Clock slack between the record's own time and the time Kafka stamps.
 const SLACK_MS: i64 = 1_000;
 
@@ -93,33 +97,64 @@ pub fn since_ms(oldest: Micros, checkpoint: Option<SystemTime>, timeout: Duratio
     oldest_ms.max(after_checkpoint) - SLACK_MS
 }
 
-/// Scans in the background, retrying for [`SCAN_PATIENCE`]; an empty set when it gives up.
+/// Why the topics are read back, which sets how long a scan keeps trying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// At start-up, for records a previous run left beyond its cursor: after
+    /// [`SCAN_PATIENCE`] the replay goes ahead without the scan.
+    Restart,
+    /// After a failed delivery: until Kafka can be read, since the records wait safely in
+    /// the log and sending them blind could duplicate them.
+    Failure,
+}
+
+impl Why {
+    fn patience(self) -> Option<Duration> {
+        match self {
+            Why::Restart => Some(SCAN_PATIENCE),
+            Why::Failure => None,
+        }
+    }
+
+    fn records(self) -> &'static str {
+        match self {
+            Why::Restart => "records of the previous run found in Kafka",
+            Why::Failure => "records of failed deliveries found in Kafka",
+        }
+    }
+}
+
+/// Scans in the background, retrying as `why` says; an empty set when it gives up. The first
+/// failed attempt is a warning, later ones are too at most once a minute.
 pub fn scan(
     settings: KafkaSettings,
     topics: Topics,
     since_ms: i64,
     timeout: Duration,
+    why: Why,
 ) -> JoinHandle<Delivered> {
     tokio::spawn(async move {
         let started = tokio::time::Instant::now();
+        let mut warned: Option<tokio::time::Instant> = None;
         loop {
-            match scan_once(&settings, &topics, since_ms, timeout).await {
+            let e = match scan_once(&settings, &topics, since_ms, timeout).await {
                 Ok(found) => {
-                    tracing::info!(
-                        found = found.len(),
-                        "records of the previous run found in Kafka"
-                    );
+                    tracing::info!(found = found.len(), "{}", why.records());
                     return found;
                 }
-                Err(e) if started.elapsed() < SCAN_PATIENCE => {
-                    tracing::warn!(error = %e, "cannot read the topics back yet; retrying");
-                    tokio::time::sleep(RETRY).await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "giving up reading the topics back: records acknowledged just before the last stop may arrive twice");
-                    return Delivered::default();
-                }
+                Err(e) => e,
+            };
+            if why.patience().is_some_and(|p| started.elapsed() >= p) {
+                tracing::error!(error = %e, "giving up reading the topics back: records acknowledged just before the last stop may arrive twice");
+                return Delivered::default();
             }
+            if warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+                tracing::warn!(error = %e, "cannot read the topics back yet; retrying");
+                warned = Some(tokio::time::Instant::now());
+            } else {
+                tracing::debug!(error = %e, "cannot read the topics back yet; retrying");
+            }
+            tokio::time::sleep(RETRY).await;
         }
     })
 }
