@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use super::producer::{self, Producer, Report, Sent};
 use super::replay::{self, Delivered};
 use super::spool::{Entry, Pos, Spool};
-use super::{EVENT_ID_HEADER, FsyncPolicy, Item, PublishError, Publisher};
+use super::{EVENT_ID_HEADER, FsyncPolicy, INSTANCE_HEADER, Item, PublishError, Publisher};
 use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
 
@@ -105,6 +105,8 @@ pub struct Driver {
     producer: Producer,
     /// For reading the topics back.
     settings: KafkaSettings,
+    /// This gateway's instance name, sent with every record.
+    instance: String,
     codec: Arc<Codec>,
     ids: Option<(u32, u32)>,
     topics: Topics,
@@ -185,6 +187,7 @@ pub fn start(
     let driver = Driver {
         producer,
         settings: config.kafka.clone(),
+        instance: config.instance.clone(),
         codec,
         ids: None,
         topics: topics.clone(),
@@ -227,6 +230,7 @@ pub fn start(
                 since,
                 config.delivery_timeout,
                 replay::Why::Restart,
+                &config.instance,
             ))
         }
         _ => None,
@@ -281,6 +285,7 @@ impl Driver {
             since,
             self.delivery_timeout,
             replay::Why::Failure,
+            &self.instance,
         )
     }
 
@@ -364,10 +369,15 @@ impl Driver {
             time: item.time(),
             round,
         };
-        let headers = OwnedHeaders::new().insert(Header {
-            key: EVENT_ID_HEADER,
-            value: Some(item.event_id()),
-        });
+        let headers = OwnedHeaders::new_with_capacity(2)
+            .insert(Header {
+                key: EVENT_ID_HEADER,
+                value: Some(item.event_id()),
+            })
+            .insert(Header {
+                key: INSTANCE_HEADER,
+                value: Some(self.instance.as_str()),
+            });
         let record = BaseRecord::with_opaque_to(self.topic(item), Box::new(sent))
             .key(item.key())
             .payload(payload)

@@ -26,6 +26,9 @@ use spool::{Pos, Spool, SpoolError};
 
 /// Kafka header carrying the record's `event_id`, read back by [`replay`].
 pub const EVENT_ID_HEADER: &str = "docket.event_id";
+/// Kafka header naming the gateway instance that published the record: after a failed
+/// delivery [`replay`] keeps only its own instance's ids (and those of records without it).
+pub const INSTANCE_HEADER: &str = "docket.instance";
 
 /// Stream label of decision records.
 pub const DECISIONS: &str = "decisions";

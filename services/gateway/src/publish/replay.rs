@@ -26,7 +26,7 @@ use thiserror::Error;
 use tokio::task::JoinHandle;
 
 use super::driver::Topics;
-use super::{EVENT_ID_HEADER, Item};
+use super::{EVENT_ID_HEADER, INSTANCE_HEADER, Item};
 
 /// How long start-up keeps trying to scan before replaying without it.
 pub const SCAN_PATIENCE: Duration = Duration::from_secs(60);
@@ -73,8 +73,8 @@ pub enum ScanError {
         #[source]
         source: KafkaError,
     },
-    /// The reads did not reach the topics' ends in time.
-    #[error("the topics were not read to their ends within {0:?}")]
+    /// The reads stopped short of the topics' ends.
+    #[error("no record arrived for {0:?} before the topics' ends")]
     Timeout(Duration),
     /// The blocking part panicked.
     #[error("the scan task failed: {0}")]
@@ -132,18 +132,22 @@ pub fn scan(
     since_ms: i64,
     timeout: Duration,
     why: Why,
+    instance: &str,
 ) -> JoinHandle<Delivered> {
+    // A restarted gateway may carry another name than the run that logged the records.
+    let instance = (why == Why::Failure).then(|| instance.to_owned());
     tokio::spawn(async move {
         let started = tokio::time::Instant::now();
         let mut warned: Option<tokio::time::Instant> = None;
         loop {
-            let e = match scan_once(&settings, &topics, since_ms, timeout).await {
-                Ok(found) => {
-                    tracing::info!(found = found.len(), "{}", why.records());
-                    return found;
-                }
-                Err(e) => e,
-            };
+            let e =
+                match scan_once(&settings, &topics, since_ms, timeout, instance.as_deref()).await {
+                    Ok(found) => {
+                        tracing::info!(found = found.len(), "{}", why.records());
+                        return found;
+                    }
+                    Err(e) => e,
+                };
             if why.patience().is_some_and(|p| started.elapsed() >= p) {
                 tracing::error!(error = %e, "giving up reading the topics back: records acknowledged just before the last stop may arrive twice");
                 return Delivered::default();
@@ -162,11 +166,16 @@ pub fn scan(
 /// Where each partition's read starts and ends.
 type Plan = HashMap<(String, i32), i64>;
 
+/// Reads every partition from `since_ms` to its end and collects the `event_id`s of records,
+/// with `instance` only those it published (or a gateway that did not name itself), so the
+/// set stays as small as this instance's own records in the window, however busy the topics
+/// were while it could not reach them. Fails when no record arrives for four times `timeout`.
 async fn scan_once(
     settings: &KafkaSettings,
     topics: &Topics,
     since_ms: i64,
     timeout: Duration,
+    instance: Option<&str>,
 ) -> Result<Delivered, ScanError> {
     let options = ConsumerOptions {
         group_id: format!("docket-gateway-replay-{}", uuid::Uuid::now_v7().simple()),
@@ -178,20 +187,15 @@ async fn scan_once(
     let mut ends =
         tokio::task::spawn_blocking(move || plan(&c, &names, since_ms, timeout)).await??;
     let mut found = Delivered::default();
-    let deadline = tokio::time::Instant::now() + timeout * 4;
     while !ends.is_empty() {
-        let msg = tokio::time::timeout_at(deadline, consumer.recv())
+        let msg = tokio::time::timeout(timeout * 4, consumer.recv())
             .await
             .map_err(|_| ScanError::Timeout(timeout * 4))?
             .map_err(|source| ScanError::Kafka {
                 topic: "(read)".to_owned(),
                 source,
             })?;
-        if let Some(id) = msg.headers().and_then(|h| {
-            h.iter()
-                .find(|h| h.key == EVENT_ID_HEADER)
-                .and_then(|h| h.value)
-        }) {
+        if let Some(id) = own_event_id(&msg, instance) {
             found.0.insert(String::from_utf8_lossy(id).into_owned());
         }
         let key = (msg.topic().to_owned(), msg.partition());
@@ -200,6 +204,16 @@ async fn scan_once(
         }
     }
     Ok(found)
+}
+
+/// The `event_id` header of `msg`, unless another instance's header says it published it.
+fn own_event_id<'a>(msg: &'a impl Message, instance: Option<&str>) -> Option<&'a [u8]> {
+    let headers = msg.headers()?;
+    let value = |key: &str| headers.iter().find(|h| h.key == key).and_then(|h| h.value);
+    match (value(INSTANCE_HEADER), instance) {
+        (Some(other), Some(ours)) if other != ours.as_bytes() => None,
+        _ => value(EVENT_ID_HEADER),
+    }
 }
 
 /// Assigns every partition of `topics` from the first offset at or after `since_ms`, and
@@ -252,7 +266,45 @@ fn plan(
 
 #[cfg(test)]
 mod tests {
+    use rdkafka::Timestamp;
+    use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+
     use super::*;
+
+    fn message(headers: &[(&str, &str)]) -> OwnedMessage {
+        let headers = headers.iter().fold(OwnedHeaders::new(), |h, (key, value)| {
+            h.insert(Header {
+                key,
+                value: Some(*value),
+            })
+        });
+        let headers = (headers.count() > 0).then_some(headers);
+        OwnedMessage::new(
+            None,
+            None,
+            "t".into(),
+            Timestamp::NotAvailable,
+            0,
+            0,
+            headers,
+        )
+    }
+
+    #[test]
+    fn only_this_instance_and_unnamed_publishers_count_as_ours() {
+        let ours = message(&[(EVENT_ID_HEADER, "e1"), (INSTANCE_HEADER, "gw-a")]);
+        let theirs = message(&[(EVENT_ID_HEADER, "e2"), (INSTANCE_HEADER, "gw-b")]);
+        let unnamed = message(&[(EVENT_ID_HEADER, "e3")]);
+        let prefix = message(&[(EVENT_ID_HEADER, "e4"), (INSTANCE_HEADER, "gw-a2")]);
+        let a = Some("gw-a");
+        assert_eq!(own_event_id(&ours, a), Some(&b"e1"[..]));
+        assert_eq!(own_event_id(&theirs, a), None);
+        assert_eq!(own_event_id(&unnamed, a), Some(&b"e3"[..]));
+        assert_eq!(own_event_id(&prefix, a), None);
+        assert_eq!(own_event_id(&message(&[]), a), None);
+        // At start-up every publisher counts.
+        assert_eq!(own_event_id(&theirs, None), Some(&b"e2"[..]));
+    }
 
     #[test]
     fn reads_from_the_later_of_the_oldest_record_and_the_checkpoint() {
