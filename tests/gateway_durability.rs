@@ -235,14 +235,20 @@ fn logged_beyond_cursor(f: &Fixture) -> usize {
     n
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigkill_during_a_drain_loses_and_duplicates_nothing() {
-    let kafka = PrivateKafka::start_new();
+/// A gateway fixture publishing to fresh topics on `kafka`, with a 1.5 s delivery timeout.
+async fn on_private_kafka(kafka: &PrivateKafka) -> Fixture {
     let decisions = kafka.topic("gw-decisions").await;
     let audit = kafka.topic("gw-audit").await;
     let mut f = Fixture::with_topics(json!([]), decisions, audit);
     f.set_env("DOCKET_KAFKA_BOOTSTRAP", &kafka.bootstrap());
     f.set_env("DOCKET_GATEWAY_DELIVERY_TIMEOUT_MS", "1500");
+    f
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_a_drain_loses_and_duplicates_nothing() {
+    let kafka = PrivateKafka::start_new();
+    let f = on_private_kafka(&kafka).await;
     let mut gw = f.start().await;
     let mut answered = traffic(&gw, 50, 0).await;
 
@@ -290,11 +296,7 @@ async fn sigkill_during_a_drain_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn records_kafka_wrote_without_a_word_back_are_not_sent_again() {
     let kafka = PrivateKafka::start_behind_proxy();
-    let decisions = kafka.topic("gw-decisions").await;
-    let audit = kafka.topic("gw-audit").await;
-    let mut f = Fixture::with_topics(json!([]), decisions, audit);
-    f.set_env("DOCKET_KAFKA_BOOTSTRAP", &kafka.bootstrap());
-    f.set_env("DOCKET_GATEWAY_DELIVERY_TIMEOUT_MS", "1500");
+    let f = on_private_kafka(&kafka).await;
     let gw = f.start().await;
     let mut answered = traffic(&gw, 50, 0).await;
     drained(&gw).await;
