@@ -305,12 +305,22 @@ async fn records_kafka_wrote_without_a_word_back_are_not_sent_again() {
     let got = traffic(&gw, 200, 1).await;
     answered.chats.extend(got.chats);
     answered.edits.extend(got.edits);
-    eventually("deliveries to fail", || async {
-        gw.metric("docket_gateway_delivery_failures_total")
-            .await
-            .filter(|n| *n > 0.0)
-    })
+    // Released once every delivery sent has failed: the read-back starts only when none is
+    // pending, so nothing of the burst is left to librdkafka's own retries or in flight.
+    eventually(
+        "the deliveries to fail and the read-back to start",
+        || async {
+            f.log()
+                .contains("looking for their records in Kafka")
+                .then_some(())
+        },
+    )
     .await;
+    let failed = gw.metric("docket_gateway_delivery_failures_total").await;
+    assert!(
+        failed.is_some_and(|n| n > 0.0),
+        "deliveries failed: {failed:?}"
+    );
     kafka.proxy().hold_answers(false);
 
     drained(&gw).await;
