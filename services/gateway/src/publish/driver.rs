@@ -32,7 +32,9 @@ use tokio::task::JoinHandle;
 use super::producer::{self, Producer, Report, Sent};
 use super::replay::{self, Delivered};
 use super::spool::{Entry, Pos, Spool};
-use super::{EVENT_ID_HEADER, FsyncPolicy, INSTANCE_HEADER, Item, PublishError, Publisher};
+use super::{
+    EVENT_ID_HEADER, FsyncPolicy, INSTANCE_HEADER, Item, PublishError, Publisher, set_gauges,
+};
 use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
 
@@ -713,12 +715,7 @@ impl Driver {
     }
 
     fn update_gauges(&self) {
-        let (bytes, records, max) = {
-            let log = self.log();
-            (log.bytes(), log.records(), log.max_bytes())
-        };
-        self.metrics.spool_bytes.set(bytes as i64);
-        self.metrics.spool_records.set(records as i64);
+        let (bytes, max) = set_gauges(&self.metrics, &self.log());
         if bytes + max / 10 <= max {
             self.full.store(false, Ordering::Relaxed);
         }

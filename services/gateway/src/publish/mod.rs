@@ -173,12 +173,8 @@ impl Publisher {
     /// Sets the log's gauges from the log itself, so that a scrape counts every record
     /// appended so far (the driver updates them only as it moves the cursor and at its ticks).
     pub fn refresh_gauges(&self) {
-        let (bytes, records) = {
-            let wal = self.wal.lock().unwrap_or_else(PoisonError::into_inner);
-            (wal.bytes(), wal.records())
-        };
-        self.metrics.spool_bytes.set(bytes as i64);
-        self.metrics.spool_records.set(records as i64);
+        let wal = self.wal.lock().unwrap_or_else(PoisonError::into_inner);
+        set_gauges(&self.metrics, &wal);
     }
 
     /// Whether new work may be accepted: always in fail-open mode; in fail-closed mode only
@@ -206,6 +202,13 @@ impl Publisher {
         .await
         .unwrap_or(Ok(()))
     }
+}
+
+/// Sets the spool gauges from `log`; returns its bytes and their bound.
+fn set_gauges(metrics: &Metrics, log: &Spool) -> (u64, u64) {
+    metrics.spool_bytes.set(log.bytes() as i64);
+    metrics.spool_records.set(log.records() as i64);
+    (log.bytes(), log.max_bytes())
 }
 
 #[cfg(test)]
