@@ -18,7 +18,7 @@ const HASH_COMMAND: &str = "hash";
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<ExitCode> {
     if std::env::args().nth(1).as_deref() == Some(HASH_COMMAND) {
         let mut secret = String::new();

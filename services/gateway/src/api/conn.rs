@@ -225,6 +225,7 @@ mod tests {
             body_read_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_millis(200),
             max_connections: 1,
+            threads: 1,
             shutdown_grace: Duration::from_secs(1),
         }
     }

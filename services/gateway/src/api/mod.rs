@@ -14,6 +14,7 @@ mod ops;
 pub mod server;
 mod sse;
 pub mod validate;
+mod workers;
 
 use std::sync::Arc;
 

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use super::conn::{self, Limits};
+use super::workers::Workers;
 use crate::metrics::Metrics;
 
 /// Serves `router` on `listener` until `shutdown` fires, then drains (see the module docs).
@@ -22,6 +23,13 @@ pub async fn serve(
     health: Health,
     mut shutdown: Shutdown,
 ) {
+    let workers = match Workers::start(limits.threads) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the serving threads");
+            return;
+        }
+    };
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let (drain, draining) = watch::channel(false);
     loop {
@@ -41,7 +49,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (router, metrics, draining) = (router.clone(), metrics.clone(), draining.clone());
-        tokio::spawn(async move {
+        workers.serve(async move {
             metrics.connections.inc();
             conn::serve(stream, peer, router, limits, metrics.clone(), draining).await;
             metrics.connections.dec();

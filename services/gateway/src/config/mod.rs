@@ -93,6 +93,8 @@ pub struct HttpLimits {
     pub idle_timeout: Duration,
     /// Most connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// Threads serving connections (at least one).
+    pub threads: usize,
     /// Longest wait at shutdown for requests in flight.
     pub shutdown_grace: Duration,
 }

@@ -30,6 +30,8 @@ pub(super) const DEFAULT_IDLE_TIMEOUT: &str = "60s";
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// More would exceed what a semaphore can count and any sane file limit.
 const MAX_CONNECTIONS_CEILING: usize = 1 << 20;
+/// Most serving threads.
+const THREADS_CEILING: usize = 1024;
 pub(super) const DEFAULT_SHUTDOWN_GRACE: &str = "30s";
 pub(super) const DEFAULT_PROVIDER_KEY_PREFIX: &str = "DOCKET_PROVIDER_KEY_";
 const DEFAULT_ADMIN_REFUSALS_PER_MINUTE: u32 = 60;
@@ -75,6 +77,8 @@ pub struct RawConfig {
     pub idle_timeout: String,
     /// Connection cap.
     pub max_connections: usize,
+    /// Serving threads; `None`: the CPUs available.
+    pub threads: Option<usize>,
     /// Longest wait for requests in flight at shutdown.
     pub shutdown_grace: String,
     /// Required prefix of `api_key_env` in provider edits.
@@ -109,6 +113,7 @@ impl Default for RawConfig {
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT.to_owned(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT.to_owned(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            threads: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE.to_owned(),
             provider_key_prefix: DEFAULT_PROVIDER_KEY_PREFIX.to_owned(),
             admin_refusals_per_minute: DEFAULT_ADMIN_REFUSALS_PER_MINUTE,
@@ -194,6 +199,9 @@ impl RawConfig {
         if let Some(n) = vars.number_opt(&vars::MAX_CONNECTIONS)? {
             self.max_connections = n;
         }
+        if let Some(n) = vars.number_opt(&vars::THREADS)? {
+            self.threads = Some(n);
+        }
         if let Some(n) = vars.number_opt(&vars::ADMIN_REFUSALS_PER_MINUTE)? {
             self.admin_refusals_per_minute = n;
         }
@@ -266,11 +274,22 @@ impl RawConfig {
                 format!("expected 1 to {MAX_CONNECTIONS_CEILING}"),
             ));
         }
+        let threads = match self.threads {
+            Some(n) if (1..=THREADS_CEILING).contains(&n) => n,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "threads",
+                    format!("expected 1 to {THREADS_CEILING}"),
+                ));
+            }
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
         Ok(HttpLimits {
             header_read_timeout: duration("header_read_timeout", &self.header_read_timeout)?,
             body_read_timeout: duration("body_read_timeout", &self.body_read_timeout)?,
             idle_timeout: duration("idle_timeout", &self.idle_timeout)?,
             max_connections: self.max_connections,
+            threads,
             shutdown_grace: duration("shutdown_grace", &self.shutdown_grace)?,
         })
     }

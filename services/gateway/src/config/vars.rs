@@ -93,6 +93,11 @@ pub const MAX_CONNECTIONS: Var = Var::new(
     "connections served at once; more wait in the listen backlog",
 )
 .default("1024");
+/// Threads serving connections.
+pub const THREADS: Var = Var::new(
+    "DOCKET_GATEWAY_THREADS",
+    "threads serving connections, each connection on one; default: the CPUs available",
+);
 /// Longest wait at shutdown for requests in flight.
 pub const SHUTDOWN_GRACE: Var = Var::new(
     "DOCKET_GATEWAY_SHUTDOWN_GRACE",
@@ -131,6 +136,7 @@ pub const VARS: &[Var] = &[
     BODY_READ_TIMEOUT,
     IDLE_TIMEOUT,
     MAX_CONNECTIONS,
+    THREADS,
     SHUTDOWN_GRACE,
     PROVIDER_KEY_PREFIX,
     ADMIN_REFUSALS_PER_MINUTE,

@@ -40,6 +40,11 @@ use crate::metrics::Metrics;
 
 /// Records sent per drain round.
 const DRAIN_BATCH: usize = 1_000;
+/// How often the driver takes the new records and delivery reports. Records are in the log
+/// before their answers and the producer lingers longer than this, so looking now and then
+/// delays no answer and no batch, where a wake-up per record cost every request a switch
+/// between threads.
+const TAKE: Duration = Duration::from_millis(2);
 /// How often the driver saves the cursor and looks at the log.
 const TICK: Duration = Duration::from_millis(100);
 /// First and largest pause after a failed drain round.
@@ -253,19 +258,19 @@ impl Driver {
         tokio::spawn(register(Arc::clone(&self.codec), ids_tx));
         let mut scan = scan;
         let mut tick = tokio::time::interval(TICK);
+        let mut take = tokio::time::interval(TAKE);
+        take.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 _ = &mut close => break,
-                Some(report) = reports.recv() => self.on_report(report),
                 ids = &mut ids_rx, if self.ids.is_none() => self.ids = ids.ok(),
                 found = async { scan.as_mut().expect("guarded").await }, if scan.is_some() => {
                     scan = None;
                     self.replayed = Some(found.unwrap_or_default());
                 }
-                item = rx.recv() => match item {
-                    Some((pos, item)) => self.accept(pos, item),
-                    None => break,
+                _ = take.tick() => if !self.take(&mut rx, &mut reports) {
+                    break;
                 },
                 _ = tick.tick() => self.on_tick(),
             }
@@ -274,6 +279,25 @@ impl Driver {
             }
         }
         self.shut_down(reports).await;
+    }
+
+    /// Handles the reports and the new records that arrived since the last look; `false` once
+    /// no record can arrive any more.
+    fn take(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<(Pos, Item)>,
+        reports: &mut mpsc::UnboundedReceiver<Report>,
+    ) -> bool {
+        while let Ok(report) = reports.try_recv() {
+            self.on_report(report);
+        }
+        loop {
+            match rx.try_recv() {
+                Ok((pos, item)) => self.accept(pos, item),
+                Err(mpsc::error::TryRecvError::Empty) => return true,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            }
+        }
     }
 
     /// Reads the topics back from `since` (ms since the epoch): the drain waits for it.
