@@ -39,24 +39,33 @@ pub struct CustomPattern {
 fn all_entities() -> Vec<String> {
     BUILT_IN
         .iter()
-        .map(|(name, _)| (*name).to_owned())
+        .map(|(name, _, _)| (*name).to_owned())
         .collect()
 }
 
-/// Built-in detectors, applied in this order (secrets first: they may contain digits). Card
-/// numbers are found by [`cards::find`], not by a pattern.
-const BUILT_IN: [(&str, Option<&str>); 4] = [
+/// Built-in detectors, applied in this order (secrets first: they may contain digits), each
+/// with what any text it matches in holds. Card numbers are found by [`cards::find`], not by a
+/// pattern.
+const BUILT_IN: [(&str, Option<&str>, Needs); 4] = [
     (
         entity::API_KEY,
         Some(
             r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{30,}\b|\bxox[abprs]-[A-Za-z0-9-]{10,}",
         ),
+        // The shortest alternative: `xoxb-` and ten more ASCII characters.
+        Needs::Bytes(15),
     ),
-    (entity::EMAIL, Some(EMAIL)),
-    (entity::CARD_NUMBER, None),
+    (entity::EMAIL, Some(EMAIL), Needs::At),
+    (
+        entity::CARD_NUMBER,
+        None,
+        Needs::AsciiDigits(cards::LENGTHS.start),
+    ),
     (
         entity::PHONE,
         Some(r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\b\d{2,4}[ .-]\d{3,4}[ .-]?\d{3,4}\b"),
+        // 2 + 3 + 3 digits; `\d` is any Unicode decimal digit.
+        Needs::Numerals(8),
     ),
 ];
 
@@ -73,32 +82,96 @@ const EMAIL: &str = concat!(
 static BUILT_IN_DETECTORS: LazyLock<Vec<(&'static str, Detector)>> = LazyLock::new(|| {
     BUILT_IN
         .iter()
-        .map(|(name, p)| {
-            let d = match p {
-                Some(p) => Detector::Pattern(Regex::new(p).expect("built-in pattern compiles")),
-                None => Detector::Cards,
+        .map(|(name, p, needs)| {
+            let find = match p {
+                Some(p) => Find::Pattern(Regex::new(p).expect("built-in pattern compiles")),
+                None => Find::Cards,
             };
-            (*name, d)
+            let needs = *needs;
+            (*name, Detector { find, needs })
         })
         .collect()
 });
 
 /// How one entity type is found in normalised text.
 #[derive(Debug, Clone)]
-enum Detector {
+struct Detector {
+    find: Find,
+    /// What a text holds if this detector can match in it.
+    needs: Needs,
+}
+
+#[derive(Debug, Clone)]
+enum Find {
     Pattern(Regex),
     Cards,
 }
 
+/// What every text a detector matches in holds, tested in one pass before any pattern runs:
+/// most texts of a request (keys, names, short values) can hold no entity at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    /// Nothing known (custom patterns).
+    Anything,
+    /// At least this many bytes.
+    Bytes(usize),
+    /// An `@`.
+    At,
+    /// At least this many ASCII digits.
+    AsciiDigits(usize),
+    /// At least this many numeric characters of any script.
+    Numerals(usize),
+}
+
+/// What a normalised text holds, as far as [`Needs`] asks.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    bytes: usize,
+    at: bool,
+    ascii_digits: usize,
+    numerals: usize,
+}
+
+impl Shape {
+    fn of(text: &str) -> Self {
+        let mut shape = Shape {
+            bytes: text.len(),
+            at: false,
+            ascii_digits: 0,
+            numerals: 0,
+        };
+        for b in text.bytes() {
+            shape.at |= b == b'@';
+            shape.ascii_digits += usize::from(b.is_ascii_digit());
+        }
+        shape.numerals = if text.is_ascii() {
+            shape.ascii_digits
+        } else {
+            text.chars().filter(|c| c.is_numeric()).count()
+        };
+        shape
+    }
+
+    fn meets(&self, needs: Needs) -> bool {
+        match needs {
+            Needs::Anything => true,
+            Needs::Bytes(n) => self.bytes >= n,
+            Needs::At => self.at,
+            Needs::AsciiDigits(n) => self.ascii_digits >= n,
+            Needs::Numerals(n) => self.numerals >= n,
+        }
+    }
+}
+
 impl Detector {
     fn find(&self, text: &str) -> Vec<Range<usize>> {
-        match self {
-            Detector::Pattern(re) => re
+        match &self.find {
+            Find::Pattern(re) => re
                 .find_iter(text)
                 .map(|m| m.range())
                 .filter(|r| !r.is_empty())
                 .collect(),
-            Detector::Cards => cards::find(text),
+            Find::Cards => cards::find(text),
         }
     }
 }
@@ -136,7 +209,9 @@ impl Redaction {
         for (i, c) in spec.custom.iter().enumerate() {
             let re = Regex::new(&c.pattern)
                 .map_err(|e| fail(format!("spec.custom[{i}].pattern"), e.to_string()))?;
-            detectors.push((c.name.clone(), Detector::Pattern(re)));
+            let find = Find::Pattern(re);
+            let needs = Needs::Anything;
+            detectors.push((c.name.clone(), Detector { find, needs }));
         }
         Ok(Self { detectors })
     }
@@ -146,8 +221,12 @@ impl Redaction {
     /// overlapping one of an earlier detector is left to that one.
     pub fn apply(&self, text: &mut String, counts: &mut Counts) {
         let normalized = Normalized::new(text, Fold::None);
+        let shape = Shape::of(normalized.as_str());
         let mut spans: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
         for (d, (_, detector)) in self.detectors.iter().enumerate() {
+            if !shape.meets(detector.needs) {
+                continue;
+            }
             for r in detector.find(normalized.as_str()) {
                 let r = normalized.original(r);
                 if !overlaps(&spans, &r) {
@@ -250,8 +329,77 @@ mod tests {
         );
     }
 
+    /// The shortest text each built-in detector matches in meets its needs exactly: one
+    /// byte, digit or numeral less and it would be skipped.
+    #[test]
+    fn the_shortest_match_of_each_detector_meets_its_needs() {
+        for (entity, text) in [
+            (entity::API_KEY, "xoxb-abcdefghij"),
+            (entity::EMAIL, "a@b.co"),
+            (entity::CARD_NUMBER, "4222222222222"),
+            (entity::PHONE, "12 345 678"),
+            (
+                entity::PHONE,
+                "\u{661}\u{662} \u{663}\u{664}\u{665} \u{666}\u{667}\u{668}",
+            ),
+        ] {
+            let (_, d) = BUILT_IN_DETECTORS
+                .iter()
+                .find(|(n, _)| *n == entity)
+                .unwrap();
+            let normalized = Normalized::new(text, Fold::None);
+            assert!(
+                !d.find(normalized.as_str()).is_empty(),
+                "{entity} finds {text:?}"
+            );
+            let shape = Shape::of(normalized.as_str());
+            assert!(shape.meets(d.needs), "{entity}: {text:?}");
+            let less = match d.needs {
+                Needs::Bytes(n) => Needs::Bytes(n + 1),
+                Needs::AsciiDigits(n) => Needs::AsciiDigits(n + 1),
+                Needs::Numerals(n) => Needs::Numerals(n + 1),
+                other => other,
+            };
+            assert!(
+                less == d.needs || !shape.meets(less),
+                "{entity}: {text:?} is not the shortest"
+            );
+        }
+    }
+
+    /// A piece of text made to form entities and near misses when pieces are joined.
+    fn piece() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[0-9]{1,5}",
+            "[\u{660}-\u{669}]{1,4}",
+            "[\u{ff10}-\u{ff19}]{1,4}",
+            "[ .\\-+()/_@\u{ff20}]",
+            "[a-zA-Z]{1,6}",
+            Just("xoxb-".to_owned()),
+            Just("sk-".to_owned()),
+            Just("AKIA".to_owned()),
+            Just("ghp_".to_owned()),
+        ]
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// Whatever a built-in detector finds is in a text that meets its needs.
+        #[test]
+        fn every_match_is_in_a_text_that_meets_its_detectors_needs(
+            pieces in proptest::collection::vec(piece(), 0..14)
+        ) {
+            let text = pieces.concat();
+            let normalized = Normalized::new(&text, Fold::None);
+            let shape = Shape::of(normalized.as_str());
+            for (name, d) in BUILT_IN_DETECTORS.iter() {
+                if !d.find(normalized.as_str()).is_empty() {
+                    proptest::prop_assert!(shape.meets(d.needs), "{name} in {text:?}");
+                }
+            }
+        }
 
         #[test]
         fn no_hidden_card_or_address_survives(h in crate::policy::generated::hidden()) {
