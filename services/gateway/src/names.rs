@@ -36,6 +36,8 @@ pub mod env {
     pub const IDLE_TIMEOUT: &str = vars::IDLE_TIMEOUT.name;
     /// See [`vars::MAX_CONNECTIONS`].
     pub const MAX_CONNECTIONS: &str = vars::MAX_CONNECTIONS.name;
+    /// See [`vars::THREADS`].
+    pub const THREADS: &str = vars::THREADS.name;
     /// See [`vars::SHUTDOWN_GRACE`].
     pub const SHUTDOWN_GRACE: &str = vars::SHUTDOWN_GRACE.name;
     /// See [`vars::PROVIDER_KEY_PREFIX`].

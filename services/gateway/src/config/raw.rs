@@ -448,6 +448,23 @@ mod tests {
             .validate(KafkaSettings::default())
             .unwrap_err();
         assert_eq!(e.variable(), "max_connections");
+        let threads = |value: &str| {
+            RawConfig::load(&vars(&[(env::THREADS, value)]))
+                .unwrap()
+                .validate(KafkaSettings::default())
+        };
+        assert_eq!(threads("3").unwrap().http.threads, 3);
+        assert_eq!(threads("0").unwrap_err().variable(), "threads");
+        let default = RawConfig::load(&vars(&[])).unwrap();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(
+            default
+                .validate(KafkaSettings::default())
+                .unwrap()
+                .http
+                .threads,
+            cpus
+        );
     }
 
     #[test]
