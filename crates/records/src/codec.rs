@@ -81,7 +81,9 @@ impl Registry {
 
     /// An encoder of `T` into `topic`, registering `T`'s schema on first use.
     pub fn encoder<T: Record>(&self, topic: &str) -> Encoder<T> {
-        Encoder::new(self, topic, T::schema())
+        let mut encoder = Encoder::new(self, topic, T::schema());
+        encoder.own = Some(T::write_own);
+        encoder
     }
 
     /// An encoder of `T` into `topic` that writes with `schema` instead of `T`'s own: for
@@ -140,6 +142,8 @@ pub struct Encoder<T> {
     schema: &'static RecordSchema,
     writer: GenericDatumWriter<'static>,
     id: OnceLock<u32>,
+    /// The type's own writer, when the schema is its own (see [`Record::write_own`]).
+    own: Option<fn(&T, &mut Vec<u8>) -> bool>,
     _record: PhantomData<fn(&T)>,
 }
 
@@ -155,6 +159,7 @@ impl<T: serde::Serialize> Encoder<T> {
                 .build()
                 .expect("a parsed record schema resolves"),
             id: OnceLock::new(),
+            own: None,
             _record: PhantomData,
         }
     }
@@ -193,6 +198,9 @@ impl<T: serde::Serialize> Encoder<T> {
     pub fn encode_into(&self, id: u32, record: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let start = out.len();
         frame(id, out);
+        if self.own.is_some_and(|write| write(record, out)) {
+            return Ok(());
+        }
         let written = self.writer.write_ser(out, record);
         self.written(written, start, out)
     }

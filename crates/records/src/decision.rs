@@ -134,4 +134,9 @@ impl Record for Decision {
     fn read_own(body: &[u8]) -> Option<Result<Self, String>> {
         Some(crate::own::read_decision(body))
     }
+
+    fn write_own(&self, out: &mut Vec<u8>) -> bool {
+        crate::own::write_decision(self, out);
+        true
+    }
 }

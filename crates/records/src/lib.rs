@@ -23,6 +23,7 @@ mod state;
 mod testing;
 mod time;
 mod wire;
+mod writer;
 
 pub use audit::{Actor, Audit, Outcome, Resource};
 pub use codec::{Decoder, Encoder, Registry, RegistryConfig};

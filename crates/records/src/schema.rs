@@ -28,6 +28,12 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn read_own(_body: &[u8]) -> Option<Result<Self, String>> {
         None
     }
+
+    /// Appends the record's body in its own schema to `out` by hand, when the type has such a
+    /// writer (`false`, nothing written: the generic writer writes it).
+    fn write_own(&self, _out: &mut Vec<u8>) -> bool {
+        false
+    }
 }
 
 /// A parsed, self-contained Avro schema with the JSON text registered for it.
