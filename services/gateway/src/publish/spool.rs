@@ -69,6 +69,8 @@ pub struct Spool {
     /// Writers of finished segments not synced since.
     unsynced: Vec<File>,
     records: u64,
+    /// The line being appended and its newline, kept from one append to the next.
+    scratch: Vec<u8>,
 }
 
 impl Spool {
@@ -119,6 +121,7 @@ impl Spool {
             cursor,
             writer: None,
             unsynced: Vec::new(),
+            scratch: Vec::new(),
             records: 0,
         };
         spool.records = spool.count_from_cursor()?;
@@ -166,16 +169,15 @@ impl Spool {
         if rotate || self.writer.is_none() {
             self.open_writer(rotate)?;
         }
-        let mut buf = Vec::with_capacity(line.len() + 1);
-        buf.extend_from_slice(line);
-        buf.push(b'\n');
+        self.scratch.clear();
+        self.scratch.extend_from_slice(line);
+        self.scratch.push(b'\n');
         let (id, len) = self.segments.back_mut().expect("a segment is open");
-        let path = segment_path(&self.dir, *id);
         self.writer
             .as_mut()
             .expect("a writer is open")
-            .write_all(&buf)
-            .map_err(|e| io(&path, e))?;
+            .write_all(&self.scratch)
+            .map_err(|e| io(&segment_path(&self.dir, *id), e))?;
         *len += size;
         self.records += 1;
         Ok(Pos {
