@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::marker::PhantomData;
-use std::sync::{Arc, LazyLock, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use apache_avro::Schema;
@@ -233,21 +233,6 @@ impl<T: serde::Serialize> Encoder<T> {
     }
 }
 
-/// Writes the fields of an enriched decision after its decision.
-static ENRICHED_TAIL_WRITER: LazyLock<GenericDatumWriter<'static>> = LazyLock::new(|| {
-    GenericDatumWriter::builder(crate::schema::enriched_tail().parsed())
-        .build()
-        .expect("a parsed record schema resolves")
-});
-
-/// An enriched decision's fields after its decision, serialized against
-/// `docket.EnrichedTail`.
-#[derive(serde::Serialize)]
-struct EnrichedTail<'a> {
-    policy_change: &'a Option<PolicyChange>,
-    join_status: JoinStatus,
-}
-
 impl Encoder<EnrichedDecision> {
     /// Encodes `enriched` by copying `decision_body`, its decision's Avro body written with the
     /// decision schema the enriched schema embeds (see [`Decoder::own_schema_body`]), and
@@ -314,15 +299,10 @@ impl Encoder<EnrichedDecision> {
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
         debug_assert!(self.embeds_decision_body());
-        let start = out.len();
         frame(id, out);
         out.extend_from_slice(decision_body);
-        let tail = EnrichedTail {
-            policy_change,
-            join_status,
-        };
-        let written = ENRICHED_TAIL_WRITER.write_ser(out, &tail);
-        self.written(written, start, out)
+        crate::own::write_enriched_tail(policy_change.as_ref(), join_status, out);
+        Ok(())
     }
 }
 

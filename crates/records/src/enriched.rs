@@ -59,4 +59,10 @@ impl Record for EnrichedDecision {
     fn read_own(body: &[u8]) -> Option<Result<Self, String>> {
         Some(crate::own::read_enriched(body))
     }
+
+    fn write_own(&self, out: &mut Vec<u8>) -> bool {
+        crate::own::write_decision(&self.decision, out);
+        crate::own::write_enriched_tail(self.policy_change.as_ref(), self.join_status, out);
+        true
+    }
 }

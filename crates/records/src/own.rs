@@ -5,9 +5,10 @@
 //! the generic decoding is kept (lengths, UTF-8, enum and union indexes, the `int` range,
 //! nothing left over); the tests hold both to the same answer on any byte of a body.
 //!
-//! Decisions are written by hand too (the gateway writes one per request; apache-avro's
+//! Decisions and an enriched decision's fields after its decision are written by hand too
+//! (the gateway writes a decision per request, the joiner a tail per decision; apache-avro's
 //! serializer looks each field up in the schema by name): the tests hold the bytes to
-//! apache-avro's for any decision.
+//! apache-avro's for any record.
 
 use crate::decision::{
     Caller, Decision, ModelRoute, PolicyAction, PolicyKind, PolicyRef, Stage, Verdict,
@@ -144,6 +145,25 @@ pub(crate) fn write_decision(d: &Decision, out: &mut Vec<u8>) {
     w.optional_string(d.model.provider.as_ref());
 }
 
+/// Appends an enriched decision's fields after its decision to `out`.
+pub(crate) fn write_enriched_tail(
+    change: Option<&PolicyChange>,
+    join_status: JoinStatus,
+    out: &mut Vec<u8>,
+) {
+    let mut w = Writer::new(out);
+    w.optional(change, |w, c| {
+        w.string(&c.audit_event_id);
+        w.string(&c.action);
+        w.string(&c.actor_id);
+        w.string(&c.actor_role);
+        w.long(c.time.0);
+        w.optional(c.policy_version.as_ref(), |w, v| w.long(*v));
+        w.long(c.lag_ms);
+    });
+    w.symbol(&join_status, &JOIN_STATUSES);
+}
+
 fn write_action(w: &mut Writer<'_>, a: &PolicyAction) {
     w.string(&a.policy_id);
     w.long(a.policy_version);
@@ -270,6 +290,8 @@ mod tests {
             let mut out = Vec::new();
             write_decision(&e.decision, &mut out);
             assert_eq!(out, body(&e.decision));
+            write_enriched_tail(e.policy_change.as_ref(), e.join_status, &mut out);
+            assert_eq!(out, body(&e));
         }
     }
 
@@ -380,6 +402,36 @@ mod tests {
             write_decision(&d, &mut out);
             prop_assert_eq!(&out, &body(&d));
             prop_assert_eq!(read_decision(&out), Ok(d));
+        }
+
+        /// Any enriched decision: its decision and its tail written as apache-avro writes the
+        /// whole record, and read back.
+        #[test]
+        fn writes_any_enriched_decision_as_apache_avro_does(
+            decision in decision(),
+            change in proptest::option::of((
+                (text(), text(), text(), text()),
+                any::<i64>(),
+                proptest::option::of(any::<i64>()),
+                any::<i64>(),
+            )),
+            status in 0..4usize,
+        ) {
+            let policy_change = change.map(|((audit_event_id, action, actor_id, actor_role), time, policy_version, lag_ms)| PolicyChange {
+                audit_event_id,
+                action,
+                actor_id,
+                actor_role,
+                time: Micros(time),
+                policy_version,
+                lag_ms,
+            });
+            let e = EnrichedDecision { decision, policy_change, join_status: JOIN_STATUSES[status] };
+            let mut out = Vec::new();
+            write_decision(&e.decision, &mut out);
+            write_enriched_tail(e.policy_change.as_ref(), e.join_status, &mut out);
+            prop_assert_eq!(&out, &body(&e));
+            prop_assert_eq!(read_enriched(&out), Ok(e));
         }
 
         /// Any change of bytes: accepted exactly when the generic decoding accepts it, with

@@ -103,26 +103,6 @@ fn compose_enriched() -> Result<String, SchemaError> {
     Ok(enriched.to_string())
 }
 
-/// The enriched-decision schema's fields after `decision`, as a record of their own
-/// (`docket.EnrichedTail`): an Avro record is encoded as its fields one after another, so an
-/// enriched decision's body is its decision's body followed by this record's.
-fn compose_enriched_tail() -> Result<String, SchemaError> {
-    let mut tail: Json =
-        serde_json::from_str(ENRICHED_AVSC).map_err(|e| SchemaError::Invalid(e.to_string()))?;
-    let fields = tail
-        .get_mut("fields")
-        .and_then(Json::as_array_mut)
-        .ok_or_else(|| SchemaError::Invalid("no fields".to_owned()))?;
-    if fields.first().and_then(|f| f.get("name")) != Some(&Json::from("decision")) {
-        return Err(SchemaError::Invalid(
-            "decision is not the first field".to_owned(),
-        ));
-    }
-    fields.remove(0);
-    tail["name"] = Json::from("EnrichedTail");
-    Ok(tail.to_string())
-}
-
 fn load(json: Result<String, SchemaError>, file: &str) -> RecordSchema {
     json.and_then(|j| RecordSchema::parse(&j))
         .unwrap_or_else(|e| {
@@ -136,8 +116,6 @@ static AUDIT: LazyLock<RecordSchema> =
     LazyLock::new(|| load(Ok(AUDIT_AVSC.to_owned()), "audit.avsc"));
 static ENRICHED: LazyLock<RecordSchema> =
     LazyLock::new(|| load(compose_enriched(), "enriched_decision.avsc"));
-static ENRICHED_TAIL: LazyLock<RecordSchema> =
-    LazyLock::new(|| load(compose_enriched_tail(), "enriched_decision.avsc"));
 static GATEWAY_STATE: LazyLock<RecordSchema> =
     LazyLock::new(|| load(Ok(GATEWAY_STATE_AVSC.to_owned()), "gateway_state.avsc"));
 
@@ -154,12 +132,6 @@ pub(crate) fn audit() -> &'static RecordSchema {
 /// Schema of [`crate::EnrichedDecision`].
 pub(crate) fn enriched_decision() -> &'static RecordSchema {
     &ENRICHED
-}
-
-/// The fields of [`crate::EnrichedDecision`] after its decision (see
-/// [`compose_enriched_tail`]).
-pub(crate) fn enriched_tail() -> &'static RecordSchema {
-    &ENRICHED_TAIL
 }
 
 /// Schema of [`crate::GatewayState`].
