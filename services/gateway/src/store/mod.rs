@@ -155,7 +155,11 @@ struct Shared {
 
 #[derive(Debug)]
 enum Backend {
-    File(PathBuf),
+    File {
+        path: PathBuf,
+        /// Held by the edit being saved: edits are saved one at a time, in order.
+        writing: tokio::sync::Mutex<()>,
+    },
     Log {
         log: Arc<StateLog>,
         writing: tokio::sync::Mutex<()>,
@@ -184,7 +188,10 @@ impl Store {
         };
         Ok(Self {
             shared: Arc::new(shared),
-            backend: Backend::File(path),
+            backend: Backend::File {
+                path,
+                writing: tokio::sync::Mutex::new(()),
+            },
         })
     }
 
@@ -252,7 +259,10 @@ impl Store {
         mut f: impl FnMut(&mut State) -> Result<R, EditError>,
     ) -> Result<(R, i64), EditError> {
         match &self.backend {
-            Backend::File(path) => self.edit_file(path, f),
+            Backend::File { path, writing } => {
+                let _one = writing.lock().await;
+                self.edit_file(path, f).await
+            }
             Backend::Log { log, writing } => {
                 let _one = writing.lock().await;
                 let mut attempt = 1;
@@ -271,18 +281,26 @@ impl Store {
         }
     }
 
-    fn edit_file<R>(
+    /// Saves the edited state on a blocking thread (a synced write: it must not hold up the
+    /// other connections of the serving thread), then makes it current. The caller holds the
+    /// backend's `writing` lock, so no other edit starts from the state being replaced.
+    async fn edit_file<R>(
         &self,
         path: &Path,
         f: impl FnOnce(&mut State) -> Result<R, EditError>,
     ) -> Result<(R, i64), EditError> {
-        let mut guard = self.shared.state.lock().expect("state lock");
-        let mut next = guard.state.clone();
+        let mut next = self.read(State::clone);
         let out = f(&mut next)?;
         let snapshot = Snapshot::build(&next).map_err(|e| EditError::Invalid(e.to_string()))?;
-        file::write(path, &next)?;
+        let target = path.to_owned();
+        let next = tokio::task::spawn_blocking(move || file::write(&target, &next).map(|()| next))
+            .await
+            .map_err(|e| StoreError::Io {
+                path: path.display().to_string(),
+                reason: format!("the save was interrupted: {e}"),
+            })??;
         let revision = next.revision;
-        guard.state = next;
+        self.shared.state.lock().expect("state lock").state = next;
         *self.shared.snapshot.write().expect("snapshot lock") = Arc::new(snapshot);
         Ok((out, revision))
     }
