@@ -19,6 +19,8 @@ mod reader;
 pub mod samples;
 mod schema;
 mod state;
+#[cfg(any(test, feature = "strategies"))]
+pub mod strategies;
 #[cfg(test)]
 mod testing;
 mod time;

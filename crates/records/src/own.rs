@@ -189,6 +189,7 @@ mod tests {
 
     use super::*;
     use crate::samples;
+    use crate::strategies::{decision, enriched};
     use crate::testing::{body, edited, generic, minimal, single_byte_changes};
 
     /// The sample with every enum at its last symbol, two actions (one with no entity types)
@@ -295,103 +296,6 @@ mod tests {
         }
     }
 
-    fn text() -> impl Strategy<Value = String> {
-        prop_oneof!["[a-z0-9._-]{0,12}", "\\PC{0,6}", "[a-z]{100,200}"]
-    }
-
-    fn action() -> impl Strategy<Value = PolicyAction> {
-        (
-            (text(), any::<i64>(), 0..4usize),
-            proptest::option::of(text()),
-            proptest::option::of(text()),
-            proptest::option::of(text()),
-            any::<i32>(),
-            proptest::collection::vec(text(), 0..3),
-        )
-            .prop_map(
-                |(
-                    (policy_id, policy_version, verdict),
-                    rule_id,
-                    target,
-                    reason,
-                    redacted_count,
-                    entity_types,
-                )| PolicyAction {
-                    policy_id,
-                    policy_version,
-                    verdict: VERDICTS[verdict],
-                    rule_id,
-                    target,
-                    reason,
-                    redacted_count,
-                    entity_types,
-                },
-            )
-    }
-
-    fn decision() -> impl Strategy<Value = Decision> {
-        let policy = proptest::option::of((text(), text(), 0..3usize, any::<i64>()).prop_map(
-            |(id, name, kind, version)| PolicyRef {
-                id,
-                name,
-                kind: POLICY_KINDS[kind],
-                version,
-            },
-        ));
-        let caller = (
-            text(),
-            proptest::option::of(text()),
-            proptest::option::of(text()),
-            proptest::option::of(text()),
-        )
-            .prop_map(|(api_key_id, user, team, source_ip)| Caller {
-                api_key_id,
-                user,
-                team,
-                source_ip,
-            });
-        let model = (
-            text(),
-            proptest::option::of(text()),
-            proptest::option::of(text()),
-        )
-            .prop_map(|(requested, routed, provider)| ModelRoute {
-                requested,
-                routed,
-                provider,
-            });
-        (
-            (text(), text(), any::<i64>(), text(), 0..2usize, 0..4usize),
-            policy,
-            any::<i64>(),
-            proptest::collection::vec(action(), 0..4),
-            caller,
-            model,
-        )
-            .prop_map(
-                |(
-                    (event_id, correlation_id, time, gateway_instance, stage, verdict),
-                    policy,
-                    policy_set_version,
-                    actions,
-                    caller,
-                    model,
-                )| Decision {
-                    event_id,
-                    correlation_id,
-                    time: Micros(time),
-                    gateway_instance,
-                    stage: STAGES[stage],
-                    verdict: VERDICTS[verdict],
-                    policy,
-                    policy_set_version,
-                    actions,
-                    caller,
-                    model,
-                },
-            )
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3_000))]
 
@@ -407,26 +311,7 @@ mod tests {
         /// Any enriched decision: its decision and its tail written as apache-avro writes the
         /// whole record, and read back.
         #[test]
-        fn writes_any_enriched_decision_as_apache_avro_does(
-            decision in decision(),
-            change in proptest::option::of((
-                (text(), text(), text(), text()),
-                any::<i64>(),
-                proptest::option::of(any::<i64>()),
-                any::<i64>(),
-            )),
-            status in 0..4usize,
-        ) {
-            let policy_change = change.map(|((audit_event_id, action, actor_id, actor_role), time, policy_version, lag_ms)| PolicyChange {
-                audit_event_id,
-                action,
-                actor_id,
-                actor_role,
-                time: Micros(time),
-                policy_version,
-                lag_ms,
-            });
-            let e = EnrichedDecision { decision, policy_change, join_status: JOIN_STATUSES[status] };
+        fn writes_any_enriched_decision_as_apache_avro_does(e in enriched()) {
             let mut out = Vec::new();
             write_decision(&e.decision, &mut out);
             write_enriched_tail(e.policy_change.as_ref(), e.join_status, &mut out);
