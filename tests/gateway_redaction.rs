@@ -8,7 +8,7 @@
 mod gateway;
 mod support;
 
-use docket_records::Verdict;
+use docket_records::{Micros, Verdict};
 use gateway::*;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -76,7 +76,11 @@ async fn cards_next_to_digits_and_disguised_addresses_never_reach_the_upstream()
         assert_eq!(d.verdict, Verdict::Redact, "{d:?}");
         let raw = String::from_utf8_lossy(payload(m));
         assert!(!digits(&raw).contains(CARD_DIGITS));
-        let decoded = format!("{d:?}");
+        // Random ids and the time are blanked: their digits may hold "4111" by chance.
+        let mut shown = d.clone();
+        (shown.event_id, shown.correlation_id) = (String::new(), String::new());
+        shown.time = Micros(0);
+        let decoded = format!("{shown:?}");
         assert!(
             !decoded.contains('@') && !decoded.contains("4111"),
             "{decoded}"
