@@ -211,7 +211,12 @@ async fn personal_data_and_secrets_stay_out_of_logs_and_error_bodies() {
             String::from_utf8_lossy(&body),
             a.body
         );
-        let text = a.body.to_string();
+        // The random correlation id is left out: its digits may hold "4111" by chance.
+        let mut shown = a.body.clone();
+        if let Some(error) = shown.get_mut("error").and_then(Value::as_object_mut) {
+            error.remove("correlation_id");
+        }
+        let text = shown.to_string();
         assert!(
             !text.contains(EMAIL) && !text.contains("4111"),
             "error body: {text}"
