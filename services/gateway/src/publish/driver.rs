@@ -1,8 +1,8 @@
 //! The driver task. Every record is already in the write-ahead log ([`Spool`]) when the driver
 //! sees it; the driver only moves the log's cursor over what Kafka acknowledged.
 //!
-//! - Direct: records arrive on the queue and are sent at once; acknowledgements come back in
-//!   any order, and the cursor moves over the acknowledged prefix.
+//! - Direct: records taken from the queue (every [`TAKE`]) are sent at once; acknowledgements
+//!   come back in any order, and the cursor moves over the acknowledged prefix.
 //! - Draining: after a failed send (or at start with records left by the previous run), new
 //!   records are not sent from the queue; the log is read from the cursor and sent in order
 //!   (one probe record after a failure, with backoff, then batches). A round that reached the
