@@ -16,6 +16,7 @@ pub mod dlq;
 mod engine;
 mod error;
 mod gzip;
+pub mod json;
 mod metrics;
 mod partition;
 mod prepare;

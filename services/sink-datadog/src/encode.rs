@@ -3,7 +3,7 @@
 //! correlation, and the whole exported record under `docket`; an entry above the intake's
 //! 1 MB per log is refused here (the engine dead-letters it), never truncated.
 
-use docket_delivery::{Body, EncodeError, Exported};
+use docket_delivery::{Body, EncodeError, Exported, json};
 use docket_records::{Audit, EnrichedDecision, Micros};
 use docket_sink_http::{Level, label};
 use serde::Serialize;
@@ -77,7 +77,7 @@ pub fn entry(
         docket: record,
     };
     let start = out.len();
-    serde_json::to_writer(&mut *out, &entry).map_err(|e| EncodeError(e.to_string()))?;
+    json::write(out, &entry)?;
     let len = out.len() - start;
     if len > MAX_ENTRY_BYTES {
         return Err(EncodeError(format!(

@@ -3,11 +3,11 @@
 
 use std::io::Read;
 
-use docket_delivery::{EncodeError, Exported};
+use docket_delivery::{EncodeError, Exported, json};
 
 /// Appends one record as an NDJSON line to `out`.
 pub fn line(record: &Exported, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    serde_json::to_writer(&mut *out, record).map_err(|e| EncodeError(e.to_string()))?;
+    json::write(out, record)?;
     out.push(b'\n');
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use docket_delivery::{Body, EncodeError, Exported};
+use docket_delivery::{Body, EncodeError, Exported, json};
 use docket_records::{Audit, EnrichedDecision};
 use serde::Serialize;
 
@@ -49,7 +49,7 @@ pub fn event(record: &Exported, config: &HecConfig, out: &mut Vec<u8>) -> Result
         event: &record.record,
         fields,
     };
-    serde_json::to_writer(out, &event).map_err(|e| EncodeError(e.to_string()))
+    json::write(out, &event)
 }
 
 /// Epoch seconds with millisecond precision, from microseconds.
@@ -125,6 +125,7 @@ mod tests {
             },
             ack: None,
             channel: "c".to_owned(),
+            gzip: true,
             client: Default::default(),
         }
     }

@@ -1,0 +1,70 @@
+//! The sinks' JSON on one core: a thousand realistic enriched decisions (~2 KB of JSON each,
+//! the throughput benchmarks' records) written by [`docket_delivery::json::write`] and, as the
+//! reference, by `serde_json`, then the gzip of those lines at the sinks' level. Pure CPU
+//! work, no stack needed: `cargo bench -p docket-delivery --bench json`.
+
+#![allow(missing_docs)] // criterion_group! generates undocumented items.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use docket_bench::Faker;
+use docket_delivery::{Body, Exported, Source, gzip, json};
+
+const RECORDS: usize = 1_000;
+/// The sinks' default gzip level.
+const LEVEL: u32 = 1;
+
+fn records() -> Vec<Exported> {
+    let mut faker = Faker::new();
+    (0..RECORDS)
+        .map(|i| {
+            let d = faker.enriched(2_100, |r| serde_json::to_vec(r).map_or(0, |v| v.len()));
+            let source = Source {
+                topic: "docket.decisions.enriched".to_owned(),
+                partition: (i % 4) as i32,
+                offset: i as i64,
+            };
+            Exported::new(Body::Decision(Box::new(d)), source)
+        })
+        .collect()
+}
+
+fn writers(c: &mut Criterion) {
+    let records = records();
+    let mut lines = Vec::new();
+    for r in &records {
+        json::write(&mut lines, r).unwrap();
+    }
+    println!(
+        "{RECORDS} records, {} bytes of JSON ({} per record)",
+        lines.len(),
+        lines.len() / RECORDS
+    );
+    let mut group = c.benchmark_group("sink JSON");
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    let mut out = Vec::with_capacity(lines.len());
+    group.bench_function("json::write", |b| {
+        b.iter(|| {
+            out.clear();
+            for r in &records {
+                json::write(&mut out, r).unwrap();
+            }
+            out.len()
+        })
+    });
+    group.bench_function("serde_json (reference)", |b| {
+        b.iter(|| {
+            out.clear();
+            for r in &records {
+                serde_json::to_writer(&mut out, r).unwrap();
+            }
+            out.len()
+        })
+    });
+    group.bench_function("gzip of the lines", |b| {
+        b.iter(|| gzip(&lines, LEVEL).len())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, writers);
+criterion_main!(benches);
