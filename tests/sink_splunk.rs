@@ -399,6 +399,7 @@ async fn busy_throttled_slow_and_dropped_answers_lose_nothing() {
     let got: BTreeSet<String> = fake.event_ids().into_iter().collect();
     assert_eq!(got, ids);
     assert!(sink.metric("docket_sink_retries_total").await >= 7.0);
+    assert_eq!(fake.plain_batches(), 0, "gzip is on by default");
 }
 
 #[tokio::test]
@@ -410,6 +411,8 @@ async fn an_event_hec_refuses_goes_to_the_dead_letter_topic_alone() {
     fake.refuse_event(&bad);
     let mut env = world.env(&fake.url(), TOKEN);
     env.insert("DOCKET_SINK_STREAMS".to_owned(), "decisions".to_owned());
+    // Plain bodies here: the dead-letter path works the same without gzip.
+    env.insert("DOCKET_SPLUNK_GZIP".to_owned(), "false".to_owned());
     let _sink = SinkRun::spawn(BINARY, &env);
     let dead = support::consume(&world.dlq, 1).await;
     let reason = dead[0]
@@ -422,6 +425,10 @@ async fn an_event_hec_refuses_goes_to_the_dead_letter_topic_alone() {
     let body: Value = serde_json::from_slice(support::payload(&dead[0])).unwrap();
     assert_eq!(body["fields"]["event_id"], bad.as_str());
     wait_ids(&fake, &ids.into_iter().collect()).await;
+    assert!(
+        fake.plain_batches() > 0,
+        "DOCKET_SPLUNK_GZIP=false sends plain bodies"
+    );
 }
 
 // ------------------------------------------------------------------ start-up errors

@@ -59,6 +59,7 @@ struct State {
     faults: VecDeque<Fault>,
     events: Vec<Value>,
     event_requests: usize,
+    plain_batches: usize,
     next_ack: HashMap<String, u64>,
     lost: Vec<(String, u64)>,
 }
@@ -135,6 +136,11 @@ impl FakeHec {
     /// Event requests received (answered or not).
     pub fn event_requests(&self) -> usize {
         self.state.lock().unwrap().event_requests
+    }
+
+    /// Event requests whose events came plain, without `Content-Encoding: gzip`.
+    pub fn plain_batches(&self) -> usize {
+        self.state.lock().unwrap().plain_batches
     }
 }
 
@@ -214,6 +220,7 @@ async fn event(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
     let (fault, answer) = {
         let mut s = state.lock().unwrap();
         s.event_requests += 1;
+        s.plain_batches += usize::from(!gzip && !body.is_empty());
         // The sink's start-up token check is an empty request: faults are for batches.
         let fault = if body.is_empty() {
             None

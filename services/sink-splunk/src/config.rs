@@ -80,6 +80,8 @@ pub mod vars {
         "channel GUID of X-Splunk-Request-Channel",
     )
     .described("a fresh one per process");
+    /// gzip request bodies.
+    pub const GZIP: Var = Var::new("DOCKET_SPLUNK_GZIP", "gzip request bodies").default("true");
     /// PEM file of extra trusted CA certificates.
     pub const CA_FILE: Var = Var::new(
         "DOCKET_SPLUNK_CA_FILE",
@@ -110,6 +112,7 @@ pub const VARS: &[Var] = &[
     vars::ACK_TIMEOUT,
     vars::ACK_POLL,
     vars::CHANNEL,
+    vars::GZIP,
     vars::CA_FILE,
     vars::INSECURE,
     vars::TIMEOUT,
@@ -143,6 +146,8 @@ pub mod env {
     pub const ACK_POLL: &str = vars::ACK_POLL.name;
     /// Channel GUID.
     pub const CHANNEL: &str = vars::CHANNEL.name;
+    /// gzip request bodies.
+    pub const GZIP: &str = vars::GZIP.name;
     /// CA file.
     pub const CA_FILE: &str = vars::CA_FILE.name;
     /// Accept any certificate.
@@ -193,6 +198,8 @@ pub struct HecConfig {
     pub ack: Option<AckConfig>,
     /// The channel GUID sent with every request.
     pub channel: String,
+    /// gzip request bodies.
+    pub gzip: bool,
     /// TLS and timeouts.
     pub client: ClientOptions,
 }
@@ -255,6 +262,7 @@ impl Config {
             channel: vars
                 .parsed(&vars::CHANNEL, channel)?
                 .unwrap_or_else(|| uuid::Uuid::now_v7().hyphenated().to_string()),
+            gzip: vars.flag(&vars::GZIP)?,
             client: ClientOptions {
                 timeout: positive(vars, &vars::TIMEOUT)?,
                 ca_file: vars.optional(&vars::CA_FILE).map(PathBuf::from),
@@ -321,6 +329,9 @@ mod tests {
         assert_eq!(c.hec.decisions.sourcetype, "docket:decision");
         assert_eq!(c.hec.audit.sourcetype, "docket:audit");
         assert_eq!((c.hec.decisions.index.clone(), c.hec.ack), (None, None));
+        assert!(c.hec.gzip);
+        let plain = Config::from_config(&with(&BASE, &[(env::GZIP, "false")])).unwrap();
+        assert!(!plain.hec.gzip);
         assert!(!format!("{c:?}").contains("t0k3n"));
     }
 
@@ -352,6 +363,7 @@ mod tests {
             (env::URL, "https://user:pw@hec:8088"),
             (env::URL, "https://hec:8088/?token=x"),
             (env::ACK, "maybe"),
+            (env::GZIP, "sometimes"),
             (env::TIMEOUT, "30"),
             (env::TIMEOUT, "0s"),
             (env::CHANNEL, "not-a-guid"),

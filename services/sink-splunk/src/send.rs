@@ -1,4 +1,5 @@
-//! Sending one batch: the events concatenated and gzipped as they are read from the batch, `POST /services/collector/event`
+//! Sending one batch: the events concatenated (and gzipped, unless turned off) as the batch
+//! holds them, `POST /services/collector/event`
 //! with `Authorization: Splunk <token>` and the channel GUID, then (with indexer
 //! acknowledgement on) waiting until the indexer confirms the batch's ack id. Every HEC
 //! answer is mapped onto the engine's decisions:
@@ -75,16 +76,18 @@ impl HecSink {
 
     /// Posts `batch`; returns the ack id when HEC gave one.
     async fn post(&self, batch: &Batch) -> Result<Option<u64>, SendError> {
-        let body = body(batch);
         let url = crate::endpoint(&self.config.url, EVENT_PATH);
-        let response = self
+        let mut request = self
             .client
             .post(url)
             .header(AUTHORIZATION, authorization(&self.config))
             .header(CHANNEL, &self.config.channel)
-            .header(CONTENT_TYPE, "application/json")
-            .header(CONTENT_ENCODING, "gzip")
-            .body(body)
+            .header(CONTENT_TYPE, "application/json");
+        if self.config.gzip {
+            request = request.header(CONTENT_ENCODING, "gzip");
+        }
+        let response = request
+            .body(body(batch, self.config.gzip))
             .send()
             .await
             .map_err(|e| transport_error(HOP, &e))?;
@@ -101,10 +104,14 @@ impl HecSink {
     }
 }
 
-/// The gzip request body of `batch`: its events, one after another as the batch holds them,
-/// compressed at once.
-pub fn body(batch: &Batch) -> Vec<u8> {
-    docket_sink_http::gzip(batch.data())
+/// The request body of `batch`: its events, one after another as the batch holds them,
+/// compressed at once when `gzip`.
+pub fn body(batch: &Batch, gzip: bool) -> Vec<u8> {
+    if gzip {
+        docket_sink_http::gzip(batch.data())
+    } else {
+        batch.data().to_vec()
+    }
 }
 
 /// The `Authorization` header value.
@@ -334,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn the_body_is_every_event_in_order_gzipped() {
+    fn the_body_is_every_event_in_order_plain_or_gzipped() {
         let mut batch = Batch::new("t", 0, docket_delivery::Stream::Decision);
         for offset in 0..3 {
             let event = format!(r#"{{"event":{offset}}}"#);
@@ -344,12 +351,14 @@ mod tests {
                 bytes: event.as_bytes(),
             });
         }
+        let events = r#"{"event":0}{"event":1}{"event":2}"#;
         let mut text = String::new();
         std::io::Read::read_to_string(
-            &mut flate2::read::GzDecoder::new(&body(&batch)[..]),
+            &mut flate2::read::GzDecoder::new(&body(&batch, true)[..]),
             &mut text,
         )
         .unwrap();
-        assert_eq!(text, r#"{"event":0}{"event":1}{"event":2}"#);
+        assert_eq!(text, events);
+        assert_eq!(body(&batch, false), events.as_bytes());
     }
 }
