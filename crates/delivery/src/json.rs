@@ -68,7 +68,7 @@ mod tests {
             prop_assert_eq!(ours, reference);
         }
 
-        /// Floats as the sinks write times: seconds with milliseconds, and any finite value.
+        /// Floats as the sinks write times (seconds with milliseconds), and any value at all.
         #[test]
         fn floats_are_written_alike(millis in any::<i64>(), x in any::<f64>()) {
             let seconds = millis as f64 / 1_000.0;
