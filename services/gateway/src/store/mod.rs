@@ -144,6 +144,9 @@ impl Snapshot {
 pub struct Store {
     shared: Arc<Shared>,
     backend: Backend,
+    /// Held by the edit being saved: edits are saved one at a time, in order, whatever the
+    /// backend.
+    writing: tokio::sync::Mutex<()>,
 }
 
 /// What the log reader and the edit path share.
@@ -155,15 +158,8 @@ struct Shared {
 
 #[derive(Debug)]
 enum Backend {
-    File {
-        path: PathBuf,
-        /// Held by the edit being saved: edits are saved one at a time, in order.
-        writing: tokio::sync::Mutex<()>,
-    },
-    Log {
-        log: Arc<StateLog>,
-        writing: tokio::sync::Mutex<()>,
-    },
+    File(PathBuf),
+    Log(Arc<StateLog>),
 }
 
 impl Store {
@@ -188,10 +184,8 @@ impl Store {
         };
         Ok(Self {
             shared: Arc::new(shared),
-            backend: Backend::File {
-                path,
-                writing: tokio::sync::Mutex::new(()),
-            },
+            backend: Backend::File(path),
+            writing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -209,10 +203,8 @@ impl Store {
         tokio::spawn(Arc::clone(&log).run(move |entry| reader.apply(entry)));
         let store = Self {
             shared,
-            backend: Backend::Log {
-                log,
-                writing: tokio::sync::Mutex::new(()),
-            },
+            backend: Backend::Log(log),
+            writing: tokio::sync::Mutex::new(()),
         };
         while let Err(e) = store.seed(&seed).await {
             tracing::warn!(error = %e, "state log not reachable yet; retrying");
@@ -258,13 +250,10 @@ impl Store {
         request_id: &str,
         mut f: impl FnMut(&mut State) -> Result<R, EditError>,
     ) -> Result<(R, i64), EditError> {
+        let _one = self.writing.lock().await;
         match &self.backend {
-            Backend::File { path, writing } => {
-                let _one = writing.lock().await;
-                self.edit_file(path, f).await
-            }
-            Backend::Log { log, writing } => {
-                let _one = writing.lock().await;
+            Backend::File(path) => self.edit_file(path, f).await,
+            Backend::Log(log) => {
                 let mut attempt = 1;
                 loop {
                     match self.edit_log(log, request_id, &mut f).await {
@@ -283,7 +272,7 @@ impl Store {
 
     /// Saves the edited state on a blocking thread (a synced write: it must not hold up the
     /// other connections of the serving thread), then makes it current. The caller holds the
-    /// backend's `writing` lock, so no other edit starts from the state being replaced.
+    /// store's `writing` lock, so no other edit starts from the state being replaced.
     async fn edit_file<R>(
         &self,
         path: &Path,
