@@ -28,41 +28,23 @@ pub fn verdict() -> impl Strategy<Value = Verdict> {
     ]
 }
 
-/// Any policy action.
-pub fn action() -> impl Strategy<Value = PolicyAction> {
-    (
-        text(),
-        any::<i64>(),
-        verdict(),
-        opt_text(),
-        opt_text(),
-        opt_text(),
-        any::<i32>(),
-        prop::collection::vec(text(), 0..4),
-    )
-        .prop_map(
-            |(
-                policy_id,
-                policy_version,
-                verdict,
-                rule_id,
-                target,
-                reason,
-                redacted_count,
-                entity_types,
-            )| {
-                PolicyAction {
-                    policy_id,
-                    policy_version,
-                    verdict,
-                    rule_id,
-                    target,
-                    reason,
-                    redacted_count,
-                    entity_types,
-                }
-            },
-        )
+prop_compose! {
+    /// Any policy action.
+    pub fn action()(
+        policy_id in text(),
+        policy_version in any::<i64>(),
+        verdict in verdict(),
+        rule_id in opt_text(),
+        target in opt_text(),
+        reason in opt_text(),
+        redacted_count in any::<i32>(),
+        entity_types in prop::collection::vec(text(), 0..4),
+    ) -> PolicyAction {
+        PolicyAction {
+            policy_id, policy_version, verdict, rule_id, target, reason, redacted_count,
+            entity_types,
+        }
+    }
 }
 
 /// Any policy reference, or none.
