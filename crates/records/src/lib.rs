@@ -14,6 +14,7 @@ mod enriched;
 mod error;
 mod id;
 mod keys;
+mod names;
 mod own;
 mod reader;
 pub mod samples;

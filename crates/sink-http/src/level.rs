@@ -1,11 +1,9 @@
 //! How serious a record is: one mapping from a decision's verdict or an audit event's outcome
 //! to a log status, shared by the Datadog `status` and the OTLP severity, so moving a
-//! destination from one path to the other changes no field; and [`label`], an enum value's
-//! name as the records' schema spells it.
+//! destination from one path to the other changes no field.
 
 use docket_delivery::Body;
 use docket_records::{Outcome, Verdict};
-use serde::Serialize;
 
 /// The log level of a record, with its Datadog status and OpenTelemetry severity number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,14 +54,6 @@ impl Level {
             Self::Warn => 13,
             Self::Error => 17,
         }
-    }
-}
-
-/// An enum value's name in the records' schema (`DENY`, `NO_RECENT_EDIT`, `SUCCESS`).
-pub fn label(value: &impl Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
     }
 }
 

@@ -5,8 +5,7 @@
 //!   explicit `insecure` switch that logs a warning, and timeouts ([`ClientOptions`]);
 //! - [`retry_after`]: the `Retry-After` header in seconds or as an HTTP date, capped at
 //!   [`MAX_RETRY_AFTER`] so a receiver cannot park a sink;
-//! - [`Level`] and [`label`]: a record's log level and an enum value's schema name, one
-//!   mapping for every log destination;
+//! - [`Level`]: a record's log level, one mapping for every log destination;
 //! - [`transport_error`] and [`status_error`]: failures mapped onto the delivery engine's
 //!   [`SendError`](docket_delivery::SendError) (timeouts, connection errors, 408, 429 and 5xx
 //!   retry; 401 and 403 are a refused credential);
@@ -29,7 +28,7 @@ mod secret;
 pub use body::{BodyWriter, GZIP_LEVEL, gzip};
 pub use client::{BuildError, ClientOptions, client};
 pub use failure::{MAX_RETRY_AFTER, body_prefix, retry_after, status_error, transport_error};
-pub use level::{Level, label};
+pub use level::Level;
 pub use probe::{Probe, ProbeError};
 pub use run::RunError;
 pub use secret::{Secret, SecretError};

@@ -54,7 +54,7 @@ impl Handler {
             pending: config.topics.pending.as_str().into(),
             dlq: config.topics.dlq.as_str().into(),
         };
-        let joined = STATUSES.map(|s| metrics.joined.with_label_values(&[status_label(s)]));
+        let joined = STATUSES.map(|s| metrics.joined.with_label_values(&[s.name()]));
         Self {
             enriched: registry.encoder(&config.topics.enriched),
             decisions: registry.decoder(),
@@ -317,13 +317,4 @@ fn deadline_of(msg: &impl Message) -> Option<Micros> {
     let headers = msg.headers()?;
     let value = headers.iter().find(|h| h.key == DEADLINE_HEADER)?.value?;
     std::str::from_utf8(value).ok()?.parse().ok().map(Micros)
-}
-
-fn status_label(status: JoinStatus) -> &'static str {
-    match status {
-        JoinStatus::Joined => "JOINED",
-        JoinStatus::NoRecentEdit => "NO_RECENT_EDIT",
-        JoinStatus::NoPolicy => "NO_POLICY",
-        JoinStatus::Late => "LATE",
-    }
 }

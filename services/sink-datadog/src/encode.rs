@@ -4,8 +4,10 @@
 //! 1 MB per log is refused here (the engine dead-letters it), never truncated.
 
 use docket_delivery::{Body, EncodeError, Exported, json};
-use docket_records::{Audit, EnrichedDecision, Micros};
-use docket_sink_http::{Level, label};
+use std::fmt::Write;
+
+use docket_records::{Audit, Decision, EnrichedDecision, Micros};
+use docket_sink_http::Level;
 use serde::Serialize;
 
 /// The intake's limit for one log entry, in bytes of JSON.
@@ -146,13 +148,13 @@ fn push_tag(out: &mut String, parts: &[&str]) {
 fn decision_tags(d: &EnrichedDecision, tag: &mut impl FnMut(&str, &str)) {
     let decision = &d.decision;
     tag("stream", "decision");
-    tag("verdict", &label(&decision.verdict));
+    tag("verdict", decision.verdict.name());
     if let Some(policy) = &decision.policy {
         tag("policy_id", &policy.id);
         tag("policy_version", &policy.version.to_string());
     }
     tag("model", &decision.model.requested);
-    tag("join_status", &label(&d.join_status));
+    tag("join_status", d.join_status.name());
     if let Some(change) = &d.policy_change {
         tag("action", &change.action);
     }
@@ -161,7 +163,7 @@ fn decision_tags(d: &EnrichedDecision, tag: &mut impl FnMut(&str, &str)) {
 fn audit_tags(a: &Audit, tag: &mut impl FnMut(&str, &str)) {
     tag("stream", "audit");
     tag("action", &a.action);
-    tag("outcome", &label(&a.outcome));
+    tag("outcome", a.outcome.name());
     if let Some(version) = a.policy_version {
         tag("policy_version", &version.to_string());
     }
@@ -184,39 +186,43 @@ pub fn normalize_tag(tag: &str) -> String {
 }
 
 /// The one-line human summary: `DENY no-exfil v4 key-1 → small` for a decision,
-/// `policy.update policy/pol-pii SUCCESS by admin-bob` for an audit event.
+/// `policy.update policy/pol-pii SUCCESS by admin-bob` for an audit event; control
+/// characters become spaces.
 pub fn message(record: &Body) -> String {
-    let text = match record {
-        Body::Decision(d) => {
-            let decision = &d.decision;
-            let model = decision
-                .model
-                .routed
-                .as_deref()
-                .unwrap_or(&decision.model.requested);
-            let policy = decision
-                .policy
-                .as_ref()
-                .map(|p| format!(" {} v{}", p.id, p.version))
-                .unwrap_or_default();
-            format!(
-                "{}{policy} {} → {model}",
-                label(&decision.verdict),
-                decision.caller.api_key_id
-            )
-        }
-        Body::Audit(a) => format!(
+    let mut text = String::with_capacity(128);
+    match record {
+        Body::Decision(d) => decision_message(&d.decision, &mut text),
+        Body::Audit(a) => write!(
+            text,
             "{} {}/{} {} by {}",
             a.action,
             a.resource.kind,
             a.resource.id,
-            label(&a.outcome),
+            a.outcome.name(),
             a.actor.id
         ),
-    };
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    }
+    .expect("writing to a String cannot fail");
+    if text.contains(char::is_control) {
+        text = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+    }
+    text
+}
+
+fn decision_message(decision: &Decision, text: &mut String) -> std::fmt::Result {
+    text.push_str(decision.verdict.name());
+    if let Some(p) = &decision.policy {
+        write!(text, " {} v{}", p.id, p.version)?;
+    }
+    let model = decision
+        .model
+        .routed
+        .as_deref()
+        .unwrap_or(&decision.model.requested);
+    write!(text, " {} → {model}", decision.caller.api_key_id)
 }
 
 #[cfg(test)]
@@ -302,7 +308,7 @@ mod tests {
     fn hostile_values_cannot_add_tags_or_lines() {
         let mut r = samples::enriched();
         r.decision.policy.as_mut().unwrap().id = "x,verdict:allow\nEVIL".to_owned();
-        r.decision.caller.api_key_id = "k\r\nforged line\u{0}".to_owned();
+        r.decision.caller.api_key_id = "k\r\nforged line\u{0}\u{85}".to_owned();
         r.decision.correlation_id = "not-a-trace-id".to_owned();
         let e = parse(&entry_vec(&exported(Body::Decision(Box::new(r))), &settings()).unwrap());
         let tags = e["ddtags"].as_str().unwrap();

@@ -71,21 +71,6 @@ pub fn write_any_value(value: &impl Serialize, out: &mut Vec<u8>) -> Result<(), 
     value.serialize(&mut writer)
 }
 
-/// Appends `value`'s text as a map key (a unit variant's name: the records' enums) as the
-/// string value of an `AnyValue`; an empty string if it has none.
-pub(crate) fn write_label(value: &impl Serialize, out: &mut Vec<u8>) {
-    let start = out.len();
-    let text = Text {
-        out,
-        field: STRING_VALUE,
-        keep_empty: true,
-    };
-    if value.serialize(text).is_err() {
-        out.truncate(start);
-        wire::bytes_field(out, STRING_VALUE, b"");
-    }
-}
-
 /// Writes one value, and every value inside it, as `AnyValue` content.
 struct Writer<'o> {
     out: &'o mut Vec<u8>,
@@ -403,11 +388,7 @@ impl<'w, 'o> Map<'w, 'o> {
         let start = out.len();
         let field = wire::open(out, KVLIST_VALUES);
         let content = field.content_start();
-        let key = key.serialize(Text {
-            out,
-            field: KEY,
-            keep_empty: false,
-        })?;
+        let key = key.serialize(Text { out })?;
         self.pending = Some(Entry {
             start,
             field,
@@ -501,26 +482,23 @@ macro_rules! fill_struct {
 
 fill_struct!(SerializeStruct, SerializeStructVariant);
 
-/// Writes a map key (or a label) as string field `field`: strings, characters, integers,
-/// booleans and unit variants as their text, as JSON allows them as keys. Its result is where
-/// the text is. An empty text is written only if `keep_empty` (a oneof member); otherwise it is
-/// left out, as a plain proto3 string field is.
+/// Writes a map key as the `KeyValue`'s `key` field: strings, characters, integers, booleans
+/// and unit variants as their text, as JSON allows them as keys. Its result is where the text
+/// is. An empty text is left out, as a plain proto3 string field is.
 struct Text<'o> {
     out: &'o mut Vec<u8>,
-    field: u32,
-    keep_empty: bool,
 }
 
 impl Text<'_> {
     fn str(self, v: &str) -> Result<Range<usize>, BodyError> {
-        if !v.is_empty() || self.keep_empty {
-            wire::bytes_field(self.out, self.field, v.as_bytes());
+        if !v.is_empty() {
+            wire::bytes_field(self.out, KEY, v.as_bytes());
         }
         Ok(self.out.len() - v.len()..self.out.len())
     }
 
     fn display(self, v: impl Display) -> Result<Range<usize>, BodyError> {
-        let field = wire::open(self.out, self.field);
+        let field = wire::open(self.out, KEY);
         write!(self.out, "{v}").map_err(|e| BodyError(format!("writing a map key: {e}")))?;
         let start = wire::close(self.out, field);
         Ok(start..self.out.len())
@@ -823,18 +801,6 @@ pub(crate) mod tests {
         let error = written(&map).unwrap_err();
         assert_eq!(error.to_string(), "a map key must be a string, not a tuple");
         assert!(written(&BTreeMap::from([(Some(1), 2)])).is_err());
-    }
-
-    #[test]
-    fn labels_are_the_names_of_unit_variants() {
-        let mut out = Vec::new();
-        write_label(&docket_records::Verdict::Deny, &mut out);
-        write_label(&Shape::Newtype(1), &mut out);
-        let mut expected = some(Value::StringValue("DENY".to_owned())).encode_to_vec();
-        some(Value::StringValue(String::new()))
-            .encode(&mut expected)
-            .unwrap();
-        assert_eq!(out, expected);
     }
 
     /// Any serde content: map entries in a given order, duplicates allowed.

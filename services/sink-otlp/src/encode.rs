@@ -14,7 +14,6 @@ use docket_delivery::{Body, EncodeError, Exported};
 use docket_records::{Audit, EnrichedDecision, Micros};
 use docket_sink_http::Level;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use serde::Serialize;
 
 use crate::body::{self, INT_VALUE, KEY, STRING_VALUE, VALUE};
 use crate::wire;
@@ -142,8 +141,8 @@ fn decision_attributes(d: &EnrichedDecision, out: &mut impl Attributes) {
     out.opt("user.id", decision.caller.user.as_deref());
     out.opt("client.address", decision.caller.source_ip.as_deref());
     out.text("docket.correlation_id", &decision.correlation_id);
-    out.label("docket.verdict", &decision.verdict);
-    out.label("docket.stage", &decision.stage);
+    out.text("docket.verdict", decision.verdict.name());
+    out.text("docket.stage", decision.stage.name());
     out.text("docket.gateway_instance", &decision.gateway_instance);
     out.text("docket.api_key_id", &decision.caller.api_key_id);
     out.opt("docket.team", decision.caller.team.as_deref());
@@ -152,7 +151,7 @@ fn decision_attributes(d: &EnrichedDecision, out: &mut impl Attributes) {
         out.int("docket.policy.version", policy.version);
     }
     out.int("docket.policy_set_version", decision.policy_set_version);
-    out.label("docket.join_status", &d.join_status);
+    out.text("docket.join_status", d.join_status.name());
     if let Some(change) = &d.policy_change {
         out.text("docket.action", &change.action);
         out.text("docket.actor.id", &change.actor_id);
@@ -166,7 +165,7 @@ fn audit_attributes(a: &Audit, out: &mut impl Attributes) {
     out.opt("client.address", a.actor.source_ip.as_deref());
     out.text("docket.request_id", &a.request_id);
     out.text("docket.action", &a.action);
-    out.label("docket.outcome", &a.outcome);
+    out.text("docket.outcome", a.outcome.name());
     out.text("docket.actor.id", &a.actor.id);
     out.text("docket.actor.type", &a.actor.kind);
     out.text("docket.actor.role", &a.actor.role);
@@ -187,9 +186,6 @@ trait Attributes {
 
     /// A string attribute holding `value` in decimal.
     fn decimal(&mut self, key: &str, value: i64);
-
-    /// A string attribute holding an enum value's name in the records' schema (`DENY`).
-    fn label(&mut self, key: &str, value: &impl Serialize);
 
     /// A string attribute, if there is a value.
     fn opt(&mut self, key: &str, value: Option<&str>) {
@@ -230,10 +226,6 @@ impl Attributes for Wire<'_> {
             });
         });
     }
-
-    fn label(&mut self, key: &str, value: &impl Serialize) {
-        self.put(key, |out| body::write_label(value, out));
-    }
 }
 
 /// One attribute or map entry.
@@ -251,7 +243,6 @@ pub(crate) mod tests {
 
     use docket_delivery::Source;
     use docket_records::{JoinStatus, Outcome, PolicyAction, Stage, Verdict, samples};
-    use docket_sink_http::label;
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
     use opentelemetry_proto::tonic::logs::v1::LogRecord;
     use prost::Message;
@@ -283,7 +274,7 @@ pub(crate) mod tests {
         LogRecord::decode(&log_record_vec(record, observed).unwrap()[..]).unwrap()
     }
 
-    /// Attributes as owned values, labels as the other sinks write them.
+    /// Attributes as owned values.
     impl Attributes for Vec<KeyValue> {
         fn text(&mut self, key: &str, value: &str) {
             let value = AnyValue {
@@ -301,10 +292,6 @@ pub(crate) mod tests {
 
         fn decimal(&mut self, key: &str, value: i64) {
             self.text(key, &value.to_string());
-        }
-
-        fn label(&mut self, key: &str, value: &impl Serialize) {
-            self.text(key, &label(value));
         }
     }
 
