@@ -468,7 +468,7 @@ async fn an_existing_object_that_names_no_offset_stops_the_sink_with_nothing_com
 fn sample_line_bytes() -> usize {
     let record = docket_records::samples::enriched();
     let source = docket_delivery::Source {
-        topic: "t".to_owned(),
+        topic: "t".into(),
         partition: 0,
         offset: 0,
     };

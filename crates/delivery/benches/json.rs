@@ -22,7 +22,7 @@ fn records() -> Vec<Exported> {
         .map(|i| {
             let d = faker.enriched(2_100, |r| serde_json::to_vec(r).map_or(0, |v| v.len()));
             let source = Source {
-                topic: "docket.decisions.enriched".to_owned(),
+                topic: "docket.decisions.enriched".into(),
                 partition: (i % 4) as i32,
                 offset: i as i64,
             };

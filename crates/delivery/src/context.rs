@@ -49,7 +49,7 @@ impl ClientContext for EngineContext {
         for (tp, lag) in docket_kafka::consumer_lag(&statistics) {
             self.metrics
                 .consumer_lag
-                .with_label_values(&[tp.topic.as_str(), &tp.partition.to_string()])
+                .with_label_values(&[&*tp.topic, &tp.partition.to_string()])
                 .set(lag);
         }
     }

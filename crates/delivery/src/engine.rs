@@ -102,6 +102,7 @@ pub async fn run<S: Sink>(
             done: done_tx,
         },
         partitions: HashMap::default(),
+        topics: Vec::new(),
         pending,
         last_commit: Instant::now(),
         buffered: 0,
@@ -143,6 +144,9 @@ struct State<S: Sink> {
     /// Looked up several times per record: foldhash, not the default SipHash (which was 3 % of
     /// a sink's CPU); the keys come from the group's assignment, not from strangers.
     partitions: HashMap<TopicPartition, Partition<JoinHandle<()>>, foldhash::fast::RandomState>,
+    /// The names of the topics read so far (the subscription's few), each shared by every
+    /// record read from it instead of copied per record.
+    topics: Vec<Arc<str>>,
     pending: Arc<Pending>,
     last_commit: Instant,
     buffered: usize,
@@ -228,7 +232,7 @@ impl<S: Sink> State<S> {
         self.metrics.records_in.inc();
         self.last_message = Instant::now();
         let source = Source {
-            topic: msg.topic().to_owned(),
+            topic: self.topic(msg.topic()),
             partition: msg.partition(),
             offset: msg.offset(),
         };
@@ -243,6 +247,16 @@ impl<S: Sink> State<S> {
             key: msg.key().map(<[u8]>::to_vec),
             source,
         });
+    }
+
+    /// The shared name of `topic`.
+    fn topic(&mut self, topic: &str) -> Arc<str> {
+        if let Some(known) = self.topics.iter().find(|t| ***t == *topic) {
+            return Arc::clone(known);
+        }
+        let new: Arc<str> = topic.into();
+        self.topics.push(Arc::clone(&new));
+        new
     }
 
     /// Handles a prepared chunk's records in offset order, as they were read.
@@ -322,7 +336,7 @@ impl<S: Sink> State<S> {
 
     fn new_partition(&mut self, tp: &TopicPartition, offset: i64) -> Partition<JoinHandle<()>> {
         self.generation += 1;
-        let stream = if tp.topic == self.config.decisions_topic {
+        let stream = if *tp.topic == *self.config.decisions_topic {
             Stream::Decision
         } else {
             Stream::Audit

@@ -34,7 +34,7 @@ mod tests {
 
     fn source(offset: i64) -> Source {
         Source {
-            topic: "docket.decisions.enriched".to_owned(),
+            topic: "docket.decisions.enriched".into(),
             partition: 3,
             offset,
         }

@@ -202,7 +202,7 @@ mod tests {
         payload.extend_from_slice(b"body");
         Raw {
             source: Source {
-                topic: "t".to_owned(),
+                topic: "t".into(),
                 partition: 0,
                 offset,
             },

@@ -1,6 +1,8 @@
 //! The exported record: a decoded decision or audit event with its `event_id`, record time
 //! and Kafka provenance (topic, partition, offset), as every sink receives it.
 
+use std::sync::Arc;
+
 use docket_kafka::TopicPartition;
 use docket_records::{Audit, CodecError, Decoder, EnrichedDecision, Micros, Registry};
 use serde::Serialize;
@@ -8,8 +10,8 @@ use serde::Serialize;
 /// Where a record was read from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
-    /// Kafka topic.
-    pub topic: String,
+    /// Kafka topic, shared with its partition's other records.
+    pub topic: Arc<str>,
     /// Partition.
     pub partition: i32,
     /// Offset.
@@ -28,7 +30,7 @@ impl Source {
 
     /// Its topic and partition.
     pub fn topic_partition(&self) -> TopicPartition {
-        TopicPartition::new(self.topic.as_str(), self.partition)
+        TopicPartition::new(Arc::clone(&self.topic), self.partition)
     }
 }
 
@@ -123,7 +125,7 @@ impl Decoders {
         payload: &[u8],
         source: Source,
     ) -> Option<Result<Exported, CodecError>> {
-        let record = if source.topic == self.decisions_topic {
+        let record = if *source.topic == *self.decisions_topic {
             match self.decisions.decode_cached(payload)? {
                 Ok(d) => Body::Decision(Box::new(d)),
                 Err(e) => return Some(Err(e)),
@@ -139,7 +141,7 @@ impl Decoders {
 
     /// Decodes the payload read at `source`.
     pub async fn decode(&self, payload: &[u8], source: Source) -> Result<Exported, CodecError> {
-        let record = if source.topic == self.decisions_topic {
+        let record = if *source.topic == *self.decisions_topic {
             Body::Decision(Box::new(self.decisions.decode(payload).await?))
         } else {
             Body::Audit(Box::new(self.audit.decode(payload).await?))

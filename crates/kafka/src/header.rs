@@ -22,7 +22,7 @@ pub fn dead_letter(
 ) -> [(&'static str, String); 4] {
     [
         (DLQ_REASON, reason.to_owned()),
-        (SOURCE_TOPIC, source.topic.clone()),
+        (SOURCE_TOPIC, source.topic.to_string()),
         (SOURCE_PARTITION, source.partition.to_string()),
         (SOURCE_OFFSET, offset.to_string()),
     ]

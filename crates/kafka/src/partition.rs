@@ -2,21 +2,22 @@
 //! (the engine's per-partition state, rebalance events, the joiner's offsets, lag metrics).
 
 use std::fmt;
+use std::sync::Arc;
 
 use rdkafka::TopicPartitionList;
 
 /// A topic and one of its partitions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
-    /// The topic.
-    pub topic: String,
+    /// The topic, shared: a partition's records and state all name it without a copy each.
+    pub topic: Arc<str>,
     /// The partition.
     pub partition: i32,
 }
 
 impl TopicPartition {
     /// `topic`/`partition`.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+    pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> Self {
         Self {
             topic: topic.into(),
             partition,

@@ -43,7 +43,7 @@ impl ClientContext for RebalanceWatch {
     fn stats(&self, statistics: rdkafka::statistics::Statistics) {
         for (tp, lag) in docket_kafka::consumer_lag(&statistics) {
             self.lag
-                .with_label_values(&[tp.topic.as_str(), &tp.partition.to_string()])
+                .with_label_values(&[&*tp.topic, &tp.partition.to_string()])
                 .set(lag);
         }
     }

@@ -249,7 +249,7 @@ mod tests {
 
     fn exported(record: Body) -> Exported {
         let source = Source {
-            topic: "t".to_owned(),
+            topic: "t".into(),
             partition: 2,
             offset: 40,
         };

@@ -262,7 +262,7 @@ pub(crate) mod tests {
     /// `record` as read at offset 77 of partition 3 of the enriched-decision topic.
     pub(crate) fn exported(record: Body) -> Exported {
         let source = Source {
-            topic: "docket.decisions.enriched.v1".to_owned(),
+            topic: "docket.decisions.enriched.v1".into(),
             partition: 3,
             offset: 77,
         };

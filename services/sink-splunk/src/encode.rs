@@ -164,7 +164,7 @@ mod tests {
             stream,
             time: Micros(1_732_700_000_123_456),
             source: Source {
-                topic: "docket.decisions.enriched".to_owned(),
+                topic: "docket.decisions.enriched".into(),
                 partition: 2,
                 offset: 41,
             },
