@@ -1,6 +1,7 @@
 //! Realistic records: random ids, callers, routes and policy mixes, and free text drawn from a
 //! vocabulary, so that the records compress like a gateway's and not like a repeated template.
 
+use docket_delivery::{Body, Exported, Source};
 use docket_records::{
     Actor, Audit, Caller, Decision, EnrichedDecision, JoinStatus, Micros, ModelRoute, Outcome,
     PolicyAction, PolicyChange, PolicyKind, PolicyRef, Resource, Stage, Verdict,
@@ -423,4 +424,23 @@ impl Faker {
         out.truncate(len);
         out
     }
+}
+
+/// `count` realistic enriched decisions as the sinks receive them (about 2,100 bytes of JSON
+/// each, the throughput benchmarks' records), read from four partitions of
+/// `docket.decisions.enriched`: the input of the benchmarks of the sinks' encodings.
+pub fn exported(count: usize) -> Vec<Exported> {
+    let mut faker = Faker::new();
+    let json_len = |r: &EnrichedDecision| serde_json::to_vec(r).map_or(0, |v| v.len());
+    (0..count)
+        .map(|i| {
+            let source = Source {
+                topic: "docket.decisions.enriched".into(),
+                partition: (i % 4) as i32,
+                offset: i as i64,
+            };
+            let record = Body::Decision(Box::new(faker.enriched(2_100, json_len)));
+            Exported::new(record, source)
+        })
+        .collect()
 }

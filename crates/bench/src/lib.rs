@@ -18,7 +18,7 @@ mod topics;
 
 pub use committed::{committed_total, wait_committed};
 pub use discard::{Counter, Discard, Reply};
-pub use fake::Faker;
+pub use fake::{Faker, exported};
 pub use fill::{Filled, fill_decisions, fill_enriched, put_audit};
 pub use http_sink::HttpSinkBench;
 pub use process::{Finished, Measured, peak_rss_kib};

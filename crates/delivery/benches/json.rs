@@ -6,8 +6,7 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use docket_bench::Faker;
-use docket_delivery::{Body, Exported, Source, gzip, json};
+use docket_delivery::{Exported, gzip, json};
 
 const RECORDS: usize = 1_000;
 
@@ -16,23 +15,8 @@ type Writer = fn(&mut Vec<u8>, &Exported);
 /// The sinks' default gzip level.
 const LEVEL: u32 = 1;
 
-fn records() -> Vec<Exported> {
-    let mut faker = Faker::new();
-    (0..RECORDS)
-        .map(|i| {
-            let d = faker.enriched(2_100, |r| serde_json::to_vec(r).map_or(0, |v| v.len()));
-            let source = Source {
-                topic: "docket.decisions.enriched".into(),
-                partition: (i % 4) as i32,
-                offset: i as i64,
-            };
-            Exported::new(Body::Decision(Box::new(d)), source)
-        })
-        .collect()
-}
-
 fn writers(c: &mut Criterion) {
-    let records = records();
+    let records = docket_bench::exported(RECORDS);
     let mut lines = Vec::new();
     for r in &records {
         json::write(&mut lines, r).unwrap();
