@@ -5,6 +5,7 @@
 //! such a body into the enriched record as it is, so it never needs the decision's other
 //! fields; decoding them was about a tenth of its CPU per record.
 
+use crate::decision::{PolicyKind, Stage, Verdict};
 use crate::reader::Reader;
 use crate::time::Micros;
 
@@ -19,11 +20,6 @@ pub struct DecisionKeys<'a> {
     pub policy: Option<(&'a str, i64)>,
 }
 
-/// Symbols of the decision schema's enums.
-const STAGES: usize = 2;
-const VERDICTS: usize = 4;
-const POLICY_KINDS: usize = 3;
-
 /// Reads the keys of a decision body, checking the whole body; the error says what is wrong
 /// and where.
 pub fn decision_keys(body: &[u8]) -> Result<DecisionKeys<'_>, String> {
@@ -32,12 +28,12 @@ pub fn decision_keys(body: &[u8]) -> Result<DecisionKeys<'_>, String> {
     let correlation_id = r.string("correlation_id")?;
     let time = Micros(r.long("time")?);
     r.string("gateway_instance")?;
-    r.enumeration("stage", STAGES)?;
-    r.enumeration("verdict", VERDICTS)?;
+    r.enumeration("stage", Stage::ALL.len())?;
+    r.enumeration("verdict", Verdict::ALL.len())?;
     let policy = r.optional("policy", |r| {
         let id = r.string("policy.id")?;
         r.string("policy.name")?;
-        r.enumeration("policy.kind", POLICY_KINDS)?;
+        r.enumeration("policy.kind", PolicyKind::ALL.len())?;
         Ok((id, r.long("policy.version")?))
     })?;
     r.long("policy_set_version")?;
@@ -61,7 +57,7 @@ pub fn decision_keys(body: &[u8]) -> Result<DecisionKeys<'_>, String> {
 fn skip_action(r: &mut Reader<'_>) -> Result<(), String> {
     r.string("actions[].policy_id")?;
     r.long("actions[].policy_version")?;
-    r.enumeration("actions[].verdict", VERDICTS)?;
+    r.enumeration("actions[].verdict", Verdict::ALL.len())?;
     for field in ["actions[].rule_id", "actions[].target", "actions[].reason"] {
         r.optional_string(field)?;
     }

@@ -1,16 +1,21 @@
-//! Each enum value's name as the schemas spell it (`DENY`, `NO_RECENT_EDIT`, `SUCCESS`):
-//! the one way the sinks, the joiner's metrics and the tests name a verdict, a stage, a join
-//! status or an outcome, without going through a serializer. The tests hold every name to
-//! serde's spelling, which the records' JSON uses.
+//! The records' enums as the schemas list them, in one table per enum: `ALL`, the symbols in
+//! the schema's order (a symbol's index there is what Avro writes), and each value's `name()`
+//! as the schema spells it (`DENY`, `NO_RECENT_EDIT`, `SUCCESS`): the one way the hand-written
+//! codec, the sinks and the joiner's metrics enumerate and name a verdict, a stage, a policy
+//! kind, a join status or an outcome. The tests hold every name to serde's spelling, which the
+//! records' JSON uses; the codec's tests hold the order to the schemas'.
 
 use crate::audit::Outcome;
 use crate::decision::{PolicyKind, Stage, Verdict};
 use crate::enriched::JoinStatus;
 
-/// `name()` for each listed enum: a match from each variant to its name.
+/// `ALL` and `name()` for each listed enum, its variants in the schema's order.
 macro_rules! names {
     ($($enum:ident { $($variant:ident => $name:literal),+ $(,)? })+) => {$(
         impl $enum {
+            /// Every value, in the schema's order of symbols.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
             /// The value's name in the records' schema.
             pub const fn name(self) -> &'static str {
                 match self {
@@ -40,43 +45,18 @@ mod tests {
 
     use super::*;
 
-    fn serde_names<T: Serialize>(values: &[T]) -> Vec<String> {
-        values
-            .iter()
-            .map(|v| {
-                serde_json::to_value(v)
-                    .unwrap()
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect()
+    fn same_names<T: Serialize + Copy>(all: &[T], name: fn(T) -> &'static str) {
+        for &value in all {
+            assert_eq!(serde_json::to_value(value).unwrap(), name(value));
+        }
     }
 
     #[test]
     fn every_name_is_serdes() {
-        use JoinStatus::*;
-        let stages = [Stage::Request, Stage::Response];
-        assert_eq!(stages.map(Stage::name).to_vec(), serde_names(&stages));
-        let verdicts = [
-            Verdict::Allow,
-            Verdict::Modify,
-            Verdict::Redact,
-            Verdict::Deny,
-        ];
-        assert_eq!(verdicts.map(Verdict::name).to_vec(), serde_names(&verdicts));
-        let kinds = [
-            PolicyKind::Guardrail,
-            PolicyKind::Redaction,
-            PolicyKind::Routing,
-        ];
-        assert_eq!(kinds.map(PolicyKind::name).to_vec(), serde_names(&kinds));
-        let statuses = [Joined, NoRecentEdit, NoPolicy, Late];
-        assert_eq!(
-            statuses.map(JoinStatus::name).to_vec(),
-            serde_names(&statuses)
-        );
-        let outcomes = [Outcome::Success, Outcome::Denied, Outcome::Failed];
-        assert_eq!(outcomes.map(Outcome::name).to_vec(), serde_names(&outcomes));
+        same_names(Stage::ALL, Stage::name);
+        same_names(Verdict::ALL, Verdict::name);
+        same_names(PolicyKind::ALL, PolicyKind::name);
+        same_names(JoinStatus::ALL, JoinStatus::name);
+        same_names(Outcome::ALL, Outcome::name);
     }
 }

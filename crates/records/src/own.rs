@@ -18,26 +18,6 @@ use crate::reader::Reader;
 use crate::time::Micros;
 use crate::writer::Writer;
 
-/// The schema's symbols, in its order.
-const STAGES: [Stage; 2] = [Stage::Request, Stage::Response];
-const VERDICTS: [Verdict; 4] = [
-    Verdict::Allow,
-    Verdict::Modify,
-    Verdict::Redact,
-    Verdict::Deny,
-];
-const POLICY_KINDS: [PolicyKind; 3] = [
-    PolicyKind::Guardrail,
-    PolicyKind::Redaction,
-    PolicyKind::Routing,
-];
-const JOIN_STATUSES: [JoinStatus; 4] = [
-    JoinStatus::Joined,
-    JoinStatus::NoRecentEdit,
-    JoinStatus::NoPolicy,
-    JoinStatus::Late,
-];
-
 /// A decision from a body in its own schema.
 pub(crate) fn read_decision(body: &[u8]) -> Result<Decision, String> {
     let mut r = Reader::new(body);
@@ -52,7 +32,7 @@ pub(crate) fn read_enriched(body: &[u8]) -> Result<EnrichedDecision, String> {
     let enriched = EnrichedDecision {
         decision: decision(&mut r)?,
         policy_change: r.optional("policy_change", policy_change)?,
-        join_status: symbol(&mut r, "join_status", &JOIN_STATUSES)?,
+        join_status: symbol(&mut r, "join_status", JoinStatus::ALL)?,
     };
     r.end()?;
     Ok(enriched)
@@ -64,13 +44,13 @@ fn decision(r: &mut Reader<'_>) -> Result<Decision, String> {
         correlation_id: r.string("correlation_id")?.to_owned(),
         time: Micros(r.long("time")?),
         gateway_instance: r.string("gateway_instance")?.to_owned(),
-        stage: symbol(r, "stage", &STAGES)?,
-        verdict: symbol(r, "verdict", &VERDICTS)?,
+        stage: symbol(r, "stage", Stage::ALL)?,
+        verdict: symbol(r, "verdict", Verdict::ALL)?,
         policy: r.optional("policy", |r| {
             Ok(PolicyRef {
                 id: r.string("policy.id")?.to_owned(),
                 name: r.string("policy.name")?.to_owned(),
-                kind: symbol(r, "policy.kind", &POLICY_KINDS)?,
+                kind: symbol(r, "policy.kind", PolicyKind::ALL)?,
                 version: r.long("policy.version")?,
             })
         })?,
@@ -94,7 +74,7 @@ fn action(r: &mut Reader<'_>) -> Result<PolicyAction, String> {
     Ok(PolicyAction {
         policy_id: r.string("actions[].policy_id")?.to_owned(),
         policy_version: r.long("actions[].policy_version")?,
-        verdict: symbol(r, "actions[].verdict", &VERDICTS)?,
+        verdict: symbol(r, "actions[].verdict", Verdict::ALL)?,
         rule_id: owned(r.optional_string("actions[].rule_id")?),
         target: owned(r.optional_string("actions[].target")?),
         reason: owned(r.optional_string("actions[].reason")?),
@@ -126,12 +106,12 @@ pub(crate) fn write_decision(d: &Decision, out: &mut Vec<u8>) {
     w.string(&d.correlation_id);
     w.long(d.time.0);
     w.string(&d.gateway_instance);
-    w.symbol(&d.stage, &STAGES);
-    w.symbol(&d.verdict, &VERDICTS);
+    w.symbol(&d.stage, Stage::ALL);
+    w.symbol(&d.verdict, Verdict::ALL);
     w.optional(d.policy.as_ref(), |w, p| {
         w.string(&p.id);
         w.string(&p.name);
-        w.symbol(&p.kind, &POLICY_KINDS);
+        w.symbol(&p.kind, PolicyKind::ALL);
         w.long(p.version);
     });
     w.long(d.policy_set_version);
@@ -161,13 +141,13 @@ pub(crate) fn write_enriched_tail(
         w.optional(c.policy_version.as_ref(), |w, v| w.long(*v));
         w.long(c.lag_ms);
     });
-    w.symbol(&join_status, &JOIN_STATUSES);
+    w.symbol(&join_status, JoinStatus::ALL);
 }
 
 fn write_action(w: &mut Writer<'_>, a: &PolicyAction) {
     w.string(&a.policy_id);
     w.long(a.policy_version);
-    w.symbol(&a.verdict, &VERDICTS);
+    w.symbol(&a.verdict, Verdict::ALL);
     w.optional_string(a.rule_id.as_ref());
     w.optional_string(a.target.as_ref());
     w.optional_string(a.reason.as_ref());

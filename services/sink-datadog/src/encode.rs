@@ -3,9 +3,9 @@
 //! correlation, and the whole exported record under `docket`; an entry above the intake's
 //! 1 MB per log is refused here (the engine dead-letters it), never truncated.
 
-use docket_delivery::{Body, EncodeError, Exported, json};
 use std::fmt::Write;
 
+use docket_delivery::{Body, EncodeError, Exported, json};
 use docket_records::{Audit, Decision, EnrichedDecision, Micros};
 use docket_sink_http::Level;
 use serde::Serialize;
