@@ -251,7 +251,7 @@ impl<S: Sink> State<S> {
 
     /// The shared name of `topic`.
     fn topic(&mut self, topic: &str) -> Arc<str> {
-        if let Some(known) = self.topics.iter().find(|t| ***t == *topic) {
+        if let Some(known) = self.topics.iter().find(|t| t.as_ref() == topic) {
             return Arc::clone(known);
         }
         let new: Arc<str> = topic.into();

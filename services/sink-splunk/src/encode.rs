@@ -6,7 +6,7 @@
 use std::fmt::Display;
 
 use docket_delivery::{Body, EncodeError, Exported, json};
-use docket_records::{Audit, EnrichedDecision, JoinStatus, Outcome, Verdict};
+use docket_records::{Audit, EnrichedDecision};
 use serde::{Serialize, Serializer};
 
 use crate::config::HecConfig;
@@ -39,20 +39,20 @@ struct Fields<'a> {
     correlation_id: Option<&'a str>,
     event_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    join_status: Option<JoinStatus>,
+    join_status: Option<&'static str>,
     kafka_offset: Text<i64>,
     kafka_partition: Text<i32>,
     kafka_topic: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    outcome: Option<Outcome>,
+    outcome: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy_version: Option<Text<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    verdict: Option<Verdict>,
+    verdict: Option<&'static str>,
 }
 
 /// A value written as a JSON string of its `Display` form, straight into the output.
@@ -103,8 +103,8 @@ fn decision_fields<'a>(d: &'a EnrichedDecision, common: Fields<'a>) -> Fields<'a
     let r = &d.decision;
     Fields {
         correlation_id: Some(&r.correlation_id),
-        verdict: Some(r.verdict),
-        join_status: Some(d.join_status),
+        verdict: Some(r.verdict.name()),
+        join_status: Some(d.join_status.name()),
         api_key_id: Some(&r.caller.api_key_id),
         model: Some(&r.model.requested),
         policy_id: r.policy.as_ref().map(|p| p.id.as_str()),
@@ -117,7 +117,7 @@ fn audit_fields<'a>(a: &'a Audit, common: Fields<'a>) -> Fields<'a> {
     Fields {
         action: Some(&a.action),
         actor: Some(&a.actor.id),
-        outcome: Some(a.outcome),
+        outcome: Some(a.outcome.name()),
         policy_id: (a.resource.kind == "policy").then_some(a.resource.id.as_str()),
         policy_version: a.policy_version.map(Text),
         ..common
